@@ -1,0 +1,1 @@
+"""Telegram bot «Личный кабинет» of the electricity supplier Металлэнергофинанс."""

@@ -1,0 +1,143 @@
+"""Builds the Bot, the Dispatcher and everything they share (the composition root)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, ErrorEvent
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.db import create_engine, create_session_factory
+from bot.fsm_storage import SqlAlchemyStorage
+from bot.middlewares import (
+    DbSessionMiddleware,
+    DuplicateUpdateMiddleware,
+    InFlightMiddleware,
+    ViewerMiddleware,
+)
+from bot.settings import Settings
+from bot.telegram_retry import RetryMiddleware
+from bot.texts import common as texts
+from handlers import feature_routers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What one running bot owns; `close()` releases all of it."""
+
+    settings: Settings
+    bot: Bot
+    dispatcher: Dispatcher
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    storage: BaseStorage
+    in_flight: InFlightMiddleware
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.dispatcher.storage.close()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryMiddleware())
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def build_storage(
+    settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> BaseStorage:
+    if settings.redis_url:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
+        )
+    return SqlAlchemyStorage(engine, sessions)
+
+
+async def on_error(event: ErrorEvent, bot: Bot) -> bool:
+    """Log the update id with the stack trace; tell the user a short apology, never internals."""
+    update = event.update
+    log.error("update %s failed", update.update_id, exc_info=event.exception)
+    chat_id = None
+    if update.message is not None:
+        chat_id = update.message.chat.id
+    elif update.callback_query is not None:
+        try:
+            await update.callback_query.answer(texts.ERROR_APOLOGY, show_alert=True)
+            return True
+        except TelegramAPIError:
+            if isinstance(update.callback_query.message, object) and update.callback_query.message:
+                chat_id = update.callback_query.message.chat.id
+    if chat_id is not None and chat_id > 0:
+        try:
+            await bot.send_message(chat_id, texts.ERROR_APOLOGY)
+        except TelegramAPIError:
+            log.warning("could not deliver the apology for update %s", update.update_id)
+    return True
+
+
+def build_dispatcher(
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    storage: BaseStorage,
+    in_flight: InFlightMiddleware,
+    **extras: Any,
+) -> Dispatcher:
+    dispatcher = Dispatcher(storage=storage, settings=settings, sessions=sessions, **extras)
+    dispatcher.update.outer_middleware(in_flight)
+    dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
+    dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
+    dispatcher.update.outer_middleware(ViewerMiddleware())
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.errors.register(on_error)
+    dispatcher.include_routers(*feature_routers())
+    return dispatcher
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: Any) -> Runtime:
+    """Everything one bot needs; `extras` reach handlers as keyword arguments (DI)."""
+    extras["clock"] = clock or Clock(settings.zone)
+    engine = create_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    storage = build_storage(settings, engine, sessions)
+    in_flight = InFlightMiddleware()
+    dispatcher = build_dispatcher(
+        settings, engine=engine, sessions=sessions, storage=storage, in_flight=in_flight, **extras
+    )
+    bot = build_bot(settings)
+    return Runtime(settings, bot, dispatcher, engine, sessions, storage, in_flight, dict(extras))
+
+
+async def publish_commands(bot: Bot) -> None:
+    await bot.set_my_commands(
+        [
+            BotCommand(command=name, description=text)
+            for name, text in texts.COMMAND_DESCRIPTIONS.items()
+        ]
+    )

@@ -1,0 +1,65 @@
+"""aiogram FSM storage in the project's database, so dialogs survive a restart without Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from models import FsmRecord, utcnow
+
+
+class SqlAlchemyStorage(BaseStorage):
+    """One row per FSM key; state and data are upserted in their own short transactions."""
+
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._dialect = engine.dialect.name
+        self._keys = DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
+
+    def _insert(self) -> Any:
+        return pg_insert if self._dialect == "postgresql" else sqlite_insert
+
+    async def _upsert(self, key: StorageKey, values: dict[str, Any]) -> None:
+        insert = self._insert()
+        record_key = self._keys.build(key)
+        defaults: dict[str, Any] = {"state": None, "data": {}}
+        defaults.update(values)
+        statement = insert(FsmRecord).values(key=record_key, updated_at=utcnow(), **defaults)
+        statement = statement.on_conflict_do_update(
+            index_elements=[FsmRecord.key], set_={**values, "updated_at": utcnow()}
+        )
+        async with self._sessions() as session:
+            await session.execute(statement)
+            await session.commit()
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        await self._upsert(key, {"state": value})
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        async with self._sessions() as session:
+            result = await session.execute(
+                select(FsmRecord.state).where(FsmRecord.key == self._keys.build(key))
+            )
+            return result.scalar_one_or_none()
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self._upsert(key, {"data": dict(data)})
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        async with self._sessions() as session:
+            result = await session.execute(
+                select(FsmRecord.data).where(FsmRecord.key == self._keys.build(key))
+            )
+            data = result.scalar_one_or_none()
+            return dict(data) if data else {}
+
+    async def close(self) -> None:
+        """Sessions are short-lived; the engine is disposed by the runtime."""

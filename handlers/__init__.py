@@ -1,0 +1,18 @@
+"""One aiogram Router per feature; `feature_routers()` gives them in dispatch order."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def feature_routers() -> list[Router]:
+    """Order matters: the global commands first, feature dialogs, then the menu fallbacks."""
+    from handlers import common, fallback
+
+    return [common.router, *_features(), fallback.router]
+
+
+def _features() -> list[Router]:
+    from handlers import accounts, auth, contracts, readings
+
+    return [auth.router, accounts.router, contracts.router, readings.router]

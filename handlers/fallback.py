@@ -1,0 +1,56 @@
+"""Last-resort handlers: sections not available yet or not allowed, unknown input, stale buttons."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.texts import common as texts
+from keyboards import common as kb
+from services.identity import Viewer, mark_blocked
+
+router = Router(name="fallback")
+
+SECTIONS_WITHOUT_ACCOUNT = {texts.MENU_CONTRACTS, texts.MENU_APPEALS, texts.MENU_SETTINGS}
+
+
+@router.message(F.text.in_(texts.MENU_SECTIONS), StateFilter("*"))
+async def section(message: Message, state: FSMContext, viewer: Viewer | None) -> None:
+    """Reached only when no feature router took the section (not logged in, or not built yet)."""
+    await state.clear()
+    section_name = (message.text or "").split(" ", 1)[-1]
+    if viewer is None or not viewer.logged_in:
+        await message.answer(texts.LOGIN_REQUIRED, reply_markup=kb.guest_menu())
+    elif viewer.account is None and message.text not in SECTIONS_WITHOUT_ACCOUNT:
+        await message.answer(texts.ACCOUNT_REQUIRED, reply_markup=kb.main_menu())
+    else:
+        await message.answer(texts.section_not_ready(section_name), reply_markup=kb.main_menu())
+
+
+@router.message(F.chat.type == "private", StateFilter(None))
+async def unknown_input(message: Message) -> None:
+    await message.answer(texts.UNKNOWN_INPUT)
+
+
+@router.message(F.chat.type == "private")
+async def unexpected_in_dialog(message: Message) -> None:
+    await message.answer(texts.UNKNOWN_INPUT_IN_DIALOG)
+
+
+@router.callback_query(StateFilter("*"))
+async def stale_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    callback_answer.text = texts.STALE_BUTTON
+
+
+@router.my_chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION), F.chat.type == "private")
+async def blocked(event: ChatMemberUpdated, session: AsyncSession) -> None:
+    await mark_blocked(session, event.from_user.id, blocked=True)
+
+
+@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION), F.chat.type == "private")
+async def unblocked(event: ChatMemberUpdated, session: AsyncSession) -> None:
+    await mark_blocked(session, event.from_user.id, blocked=False)

@@ -1,0 +1,1 @@
+"""Keyboard builders and CallbackData classes, one module per feature."""

@@ -1,0 +1,61 @@
+"""Main menu, cancel and back buttons shared by every dialog."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.texts import common as texts
+
+
+class CancelCb(CallbackData, prefix="x"):
+    """The inline «Отмена» of any dialog."""
+
+
+class GuestCb(CallbackData, prefix="g"):
+    """Buttons of the greeting for a guest: `action` is «login» or «register»."""
+
+    action: str
+
+
+def main_menu() -> ReplyKeyboardMarkup:
+    sections = texts.MENU_SECTIONS
+    rows = [
+        [KeyboardButton(text=sections[i]), KeyboardButton(text=sections[i + 1])]
+        for i in range(0, len(sections), 2)
+    ]
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def guest_menu() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.BTN_LOGIN, callback_data=GuestCb(action="login"))
+    builder.button(text=texts.BTN_REGISTER, callback_data=GuestCb(action="register"))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def cancel_reply() -> ReplyKeyboardMarkup:
+    """Shown while a dialog waits for typed input: the only way out is «Отмена»."""
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=texts.BTN_CANCEL)]], resize_keyboard=True, is_persistent=True
+    )
+
+
+def cancel_inline() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=texts.BTN_CANCEL, callback_data=CancelCb().pack())]
+        ]
+    )
+
+
+def remove() -> ReplyKeyboardRemove:
+    return ReplyKeyboardRemove()

@@ -1,0 +1,61 @@
+"""All models, imported here so metadata is complete for Alembic and `create_all`."""
+
+from models.accounts import Account, AccountLink, SubscriberType
+from models.appeals import (
+    Appeal,
+    AppealAttachment,
+    AppealMessage,
+    AppealStatus,
+    AppealTopic,
+    MessageDirection,
+)
+from models.audit import AuditEvent
+from models.base import Base, utcnow
+from models.billing import Charge, ChargeLine, Payment, PaymentChannel, PaymentStatus
+from models.contracts import ApplicationStatus, ContractApplication, ContractDocument, ObjectType
+from models.files import StoredFile
+from models.fsm import FsmRecord
+from models.logins import AttemptCounter, EmailToken, Login, TelegramIdentity, TokenPurpose
+from models.meters import Meter, Reading, ReadingSource, ReadingStatus, ReadingSubmission
+from models.notifications import Notification, OutboxStatus, Subscription
+from models.tariffs import Tariff
+
+__all__ = [
+    "Account",
+    "AccountLink",
+    "Appeal",
+    "AppealAttachment",
+    "AppealMessage",
+    "AppealStatus",
+    "AppealTopic",
+    "ApplicationStatus",
+    "AttemptCounter",
+    "AuditEvent",
+    "Base",
+    "Charge",
+    "ChargeLine",
+    "ContractApplication",
+    "ContractDocument",
+    "EmailToken",
+    "FsmRecord",
+    "Login",
+    "MessageDirection",
+    "Meter",
+    "Notification",
+    "ObjectType",
+    "OutboxStatus",
+    "Payment",
+    "PaymentChannel",
+    "PaymentStatus",
+    "Reading",
+    "ReadingSource",
+    "ReadingStatus",
+    "ReadingSubmission",
+    "StoredFile",
+    "SubscriberType",
+    "Subscription",
+    "Tariff",
+    "TelegramIdentity",
+    "TokenPurpose",
+    "utcnow",
+]

@@ -1,0 +1,18 @@
+"""APScheduler jobs: each is thin and calls one service; the scheduler lives as long as the bot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+
+def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=runtime.settings.zone)
+    from scheduler.outbox import register as register_outbox
+
+    register_outbox(scheduler, runtime)
+    return scheduler

@@ -1,0 +1,52 @@
+"""Delivers the notifications outbox every few seconds."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.texts import notifications as notification_texts
+from services import notifications
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+INTERVAL_SECONDS = 3
+
+
+async def deliver_outbox(runtime: Runtime) -> int:
+    """Send what is due; returns how many were sent."""
+    sent = 0
+    async with runtime.sessions() as session:
+        batch = await notifications.due(session)
+        for item in batch:
+            try:
+                text = notification_texts.render(item.kind, item.payload)
+                await runtime.bot.send_message(item.chat_id, text)
+            except (TelegramForbiddenError, TelegramBadRequest) as exc:
+                await notifications.mark_failed(session, item.id, str(exc), permanent=True)
+            except (TelegramAPIError, OSError) as exc:
+                await notifications.mark_failed(session, item.id, str(exc))
+            except KeyError as exc:
+                log.error("no text for notification kind %s", exc)
+                await notifications.mark_failed(session, item.id, "unknown kind", permanent=True)
+            else:
+                await notifications.mark_sent(session, item.id)
+                sent += 1
+    return sent
+
+
+def register(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
+    scheduler.add_job(
+        deliver_outbox,
+        "interval",
+        seconds=INTERVAL_SECONDS,
+        args=[runtime],
+        id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )

@@ -1,0 +1,115 @@
+"""Who is writing: the Telegram identity, its login (if logged in) and the current account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Account, AccountLink, Login, TelegramIdentity, utcnow
+
+LAST_SEEN_RESOLUTION = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentAccount:
+    id: int
+    number: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The subscriber behind an update, as handlers need it."""
+
+    telegram_user_id: int
+    login_id: int | None = None
+    first_name: str | None = None
+    full_name: str | None = None
+    account: CurrentAccount | None = None
+
+    @property
+    def logged_in(self) -> bool:
+        return self.login_id is not None
+
+
+async def resolve_viewer(
+    session: AsyncSession, telegram_user_id: int, chat_id: int, *, now: datetime | None = None
+) -> Viewer:
+    """Load (or create) the identity with its login and current account in one round trip."""
+    now = now or utcnow()
+    row = (
+        await session.execute(
+            select(TelegramIdentity, Login, Account)
+            .outerjoin(Login, Login.id == TelegramIdentity.login_id)
+            .outerjoin(
+                AccountLink,
+                (AccountLink.login_id == Login.id) & AccountLink.is_current.is_(True),
+            )
+            .outerjoin(Account, Account.id == AccountLink.account_id)
+            .where(TelegramIdentity.telegram_user_id == telegram_user_id)
+        )
+    ).first()
+    if row is None:
+        session.add(
+            TelegramIdentity(telegram_user_id=telegram_user_id, chat_id=chat_id, last_seen_at=now)
+        )
+        try:
+            await session.commit()
+        except IntegrityError:  # the same new user's other update got there first
+            await session.rollback()
+        return Viewer(telegram_user_id=telegram_user_id)
+    identity, login, account = row
+    if identity.last_seen_at is None or now - identity.last_seen_at > LAST_SEEN_RESOLUTION:
+        identity.last_seen_at = now
+        identity.blocked_bot_at = None
+        await session.commit()
+    if login is None:
+        return Viewer(telegram_user_id=telegram_user_id)
+    return Viewer(
+        telegram_user_id=telegram_user_id,
+        login_id=login.id,
+        first_name=login.name,
+        full_name=login.full_name,
+        account=CurrentAccount(account.id, account.number, account.address) if account else None,
+    )
+
+
+async def mark_blocked(session: AsyncSession, telegram_user_id: int, *, blocked: bool) -> None:
+    """Remember that the user blocked (or unblocked) the bot, so pushes skip them."""
+    identity = await session.get(TelegramIdentity, telegram_user_id)
+    if identity is None:
+        return
+    identity.blocked_bot_at = utcnow() if blocked else None
+    await session.commit()
+
+
+async def bind_login(
+    session: AsyncSession, telegram_user_id: int, chat_id: int, login_id: int | None
+) -> None:
+    """Bind the Telegram user to a login (None = log out); the caller commits."""
+    identity = await session.get(TelegramIdentity, telegram_user_id)
+    if identity is None:
+        identity = TelegramIdentity(telegram_user_id=telegram_user_id, chat_id=chat_id)
+        session.add(identity)
+    identity.login_id = login_id
+    identity.logged_in_at = utcnow() if login_id is not None else None
+
+
+async def logout_everywhere(
+    session: AsyncSession, login_id: int, *, except_telegram_user_id: int | None = None
+) -> list[int]:
+    """Unbind every Telegram identity of a login (after a password change); returns their chats."""
+    identities = (
+        await session.scalars(select(TelegramIdentity).where(TelegramIdentity.login_id == login_id))
+    ).all()
+    chats = []
+    for identity in identities:
+        if identity.telegram_user_id != except_telegram_user_id:
+            identity.login_id = None
+            identity.logged_in_at = None
+            chats.append(identity.chat_id)
+    return chats

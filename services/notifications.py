@@ -1,0 +1,90 @@
+"""The notifications outbox: queue a message with the event that caused it, deliver it later.
+
+Queuing happens in the caller's transaction (the caller commits), so a message is sent if and
+only if its event was saved; `dedup_key` makes queuing the same event twice harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Notification, OutboxStatus, utcnow
+
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    id: int
+    kind: str
+    chat_id: int
+    payload: dict[str, Any]
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    chat_id: int,
+    dedup_key: str,
+    payload: dict[str, Any] | None = None,
+    login_id: int | None = None,
+) -> None:
+    """Add to the outbox unless the same `dedup_key` is already queued; does not commit."""
+    exists = await session.scalar(
+        select(Notification.id).where(Notification.dedup_key == dedup_key)
+    )
+    if exists is not None:
+        return
+    session.add(
+        Notification(
+            kind=kind,
+            chat_id=chat_id,
+            dedup_key=dedup_key,
+            payload=payload or {},
+            login_id=login_id,
+        )
+    )
+
+
+async def due(
+    session: AsyncSession, *, limit: int = 50, now: datetime | None = None
+) -> list[OutgoingMessage]:
+    now = now or utcnow()
+    rows = await session.scalars(
+        select(Notification)
+        .where(Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at <= now)
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return [OutgoingMessage(n.id, n.kind, n.chat_id, dict(n.payload)) for n in rows]
+
+
+async def mark_sent(session: AsyncSession, notification_id: int) -> None:
+    notification = await session.get(Notification, notification_id)
+    if notification is not None:
+        notification.status = OutboxStatus.SENT
+        notification.sent_at = utcnow()
+        notification.attempts += 1
+        await session.commit()
+
+
+async def mark_failed(
+    session: AsyncSession, notification_id: int, error: str, *, permanent: bool = False
+) -> None:
+    """Back off exponentially; give up after MAX_ATTEMPTS or at once when it cannot succeed."""
+    notification = await session.get(Notification, notification_id)
+    if notification is None:
+        return
+    notification.attempts += 1
+    notification.last_error = error[:500]
+    if permanent or notification.attempts >= MAX_ATTEMPTS:
+        notification.status = OutboxStatus.FAILED
+    else:
+        notification.next_attempt_at = utcnow() + timedelta(seconds=30 * 2**notification.attempts)
+    await session.commit()
