@@ -48,9 +48,18 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        release_routers(self.dispatcher)
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.engine.dispose()
+
+
+def release_routers(dispatcher: Dispatcher) -> None:
+    """Detach the feature routers (module-level singletons in aiogram) from a stopped dispatcher,
+    so the same process can build another one: a restart, the tests, the benchmark."""
+    for router in dispatcher.sub_routers:
+        router._parent_router = None
+    dispatcher.sub_routers.clear()
 
 
 def build_bot(settings: Settings) -> Bot:

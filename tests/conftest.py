@@ -9,6 +9,8 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,17 +73,37 @@ async def _pg_execute(sql: str) -> None:
         await connection.close()
 
 
+def _run_blocking(sql: str) -> None:
+    """Run SQL from sync code that may itself be called inside a running event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(_pg_execute(sql))).result()
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's database is cloned from."""
     if not PG_AVAILABLE:
         pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
     name = f"mef_tmpl_{os.getpid()}"
-    asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    upgrade_sync(f"{base}/{name}")
+    _run_blocking(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _run_blocking(f'CREATE DATABASE "{name}"')
+    upgrade_sync(pg_url(name))
     yield name
-    asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run_blocking(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_url(database: str) -> str:
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{database}"
+
+
+@asynccontextmanager
+async def fresh_pg_database(template: str) -> AsyncIterator[str]:
+    name = f"mef_test_{uuid.uuid4().hex[:12]}"
+    await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield pg_url(name)
+    finally:
+        await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -93,13 +115,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         shutil.copy(template, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"mef_test_{uuid.uuid4().hex[:12]}"
-    await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_pg_database(request.getfixturevalue("pg_template")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,14 @@ from bot.settings import Settings
 from models import Login
 from services.demo import DEMO_EMAIL, DemoSummary, seed_demo_data
 from services.identity import bind_login
-from tests.conftest import MOSCOW_NOON, PG_AVAILABLE, REDIS_AVAILABLE, REDIS_URL, make_settings
+from tests.conftest import (
+    MOSCOW_NOON,
+    PG_AVAILABLE,
+    REDIS_AVAILABLE,
+    REDIS_URL,
+    fresh_pg_database,
+    make_settings,
+)
 
 STAFF_CHAT_ID = -1001234567890
 BOT_USERNAME = "mef_cabinet_bot"
@@ -43,10 +51,17 @@ class Cabinet:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
-        polls_before = self._polls()
+        """Start the bot and return once it polls for updates (or raise what it crashed with)."""
         self._stop = asyncio.Event()
+        ready_call = "setWebhook" if self.settings.webhook_url else "getUpdates"
+        polling = asyncio.create_task(self.emu.wait_for_call(ready_call, timeout=30))
         self._task = asyncio.create_task(serve(self.settings, self._stop, clock=self.clock))
-        await self._wait(lambda: self._polls() > polls_before, "the bot did not start polling")
+        done, _ = await asyncio.wait({polling, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if polling not in done:
+            polling.cancel()
+            self._task.result()
+            raise AssertionError("the bot stopped before polling")
+        polling.result()
 
     async def stop(self) -> None:
         if self._task is None:
@@ -58,17 +73,6 @@ class Cabinet:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
-
-    def _polls(self) -> int:
-        return sum(1 for call in self.emu.calls if call.method.lower() == "getupdates")
-
-    async def _wait(self, condition: Callable[[], bool], message: str, timeout: float = 15) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                if self._task is not None and self._task.done():
-                    self._task.result()  # surface the bot's crash
-                    raise AssertionError(message + ": the bot stopped")
-                await asyncio.sleep(0.01)
 
     def user(self, user_id: int = 1001, **profile: Any) -> Any:
         profile.setdefault("first_name", "Иван")
@@ -107,12 +111,28 @@ async def cabinet(
 ) -> AsyncIterator[Cabinet]:
     bot_id = random.randint(10**8, 10**9)
     token = f"{bot_id}:TEST-{bot_id}"
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        shutil.copy(template, tmp_path / "bot.db")
-        database_url, redis_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", None
-    else:
-        database_url, redis_url = request.getfixturevalue("db_url_postgres"), REDIS_URL
+    async with AsyncExitStack() as stack:
+        if backend == "sqlite":
+            template: Path = request.getfixturevalue("sqlite_template")
+            shutil.copy(template, tmp_path / "bot.db")
+            database_url, redis_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", None
+        else:
+            pg_template: str = request.getfixturevalue("pg_template")
+            database_url = await stack.enter_async_context(fresh_pg_database(pg_template))
+            redis_url = REDIS_URL
+        async with _run_cabinet(request, tmp_path, token, database_url, redis_url) as cabinet:
+            yield cabinet
+
+
+@asynccontextmanager
+async def _run_cabinet(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    token: str,
+    database_url: str,
+    redis_url: str | None,
+) -> AsyncIterator[Cabinet]:
+    bot_id = int(token.split(":")[0])
     marker = request.node.get_closest_marker("settings")
     extra: dict[str, Any] = dict(marker.kwargs) if marker else {}
     async with BotAPIEmulator(token=token, bot_username=BOT_USERNAME) as emu:
@@ -149,19 +169,3 @@ async def _drop_redis_keys(url: str, bot_id: int) -> None:
             await redis.delete(*keys)
     finally:
         await redis.aclose()
-
-
-@pytest.fixture
-async def db_url_postgres(request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A fresh PostgreSQL database cloned from the migrated template."""
-    import uuid
-
-    from tests.conftest import PG_ADMIN_URL, _pg_execute
-
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"mef_e2e_{uuid.uuid4().hex[:12]}"
-    await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

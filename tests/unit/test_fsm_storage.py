@@ -1,0 +1,70 @@
+"""Dialog state is kept outside the process: in the database, or in Redis when configured."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import create_engine, create_session_factory
+from bot.fsm_storage import SqlAlchemyStorage
+from tests.conftest import REDIS_AVAILABLE, REDIS_URL
+
+
+async def test_database_storage_survives_a_new_engine(db_url: str) -> None:
+    key = StorageKey(bot_id=1, chat_id=42, user_id=42)
+    engine = create_engine(db_url)
+    storage = SqlAlchemyStorage(engine, create_session_factory(engine))
+    await storage.set_state(key, "Registration:email")
+    await storage.set_data(key, {"surname": "Римская-Корсакова", "step": 2})
+    await storage.set_state(key, "Registration:phone")
+    await engine.dispose()
+
+    engine = create_engine(db_url)
+    storage = SqlAlchemyStorage(engine, create_session_factory(engine))
+    try:
+        assert await storage.get_state(key) == "Registration:phone"
+        assert await storage.get_data(key) == {"surname": "Римская-Корсакова", "step": 2}
+        await storage.set_state(key, None)
+        await storage.set_data(key, {})
+        assert await storage.get_state(key) is None
+        assert await storage.get_data(key) == {}
+        other = StorageKey(bot_id=1, chat_id=43, user_id=43)
+        assert await storage.get_state(other) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_keys_are_per_bot_chat_and_user(sessions: async_sessionmaker[AsyncSession]) -> None:
+    engine = sessions.kw["bind"]
+    storage = SqlAlchemyStorage(engine, sessions)
+    first = StorageKey(bot_id=1, chat_id=10, user_id=10)
+    second = StorageKey(bot_id=2, chat_id=10, user_id=10)
+    await storage.set_state(first, "A:a")
+    assert await storage.get_state(second) is None
+
+
+@pytest.mark.skipif(not REDIS_AVAILABLE, reason=f"Redis is not reachable at {REDIS_URL}")
+async def test_redis_storage_survives_a_new_connection() -> None:
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    from bot.app import build_storage
+    from tests.conftest import make_settings
+
+    settings = make_settings(__import__("pathlib").Path("/tmp"), "sqlite+aiosqlite://", redis_url=REDIS_URL)
+    key = StorageKey(bot_id=random.randint(10**8, 10**9), chat_id=7, user_id=7)
+    storage = build_storage(settings, None, None)  # type: ignore[arg-type]
+    assert isinstance(storage, RedisStorage)
+    await storage.set_state(key, "LinkAccount:number")
+    await storage.set_data(key, {"number": "7400000001"})
+    await storage.close()
+    storage = build_storage(settings, None, None)  # type: ignore[arg-type]
+    try:
+        assert await storage.get_state(key) == "LinkAccount:number"
+        assert await storage.get_data(key) == {"number": "7400000001"}
+        await storage.set_state(key, None)
+        await storage.set_data(key, {})
+    finally:
+        await storage.close()

@@ -1,0 +1,78 @@
+"""Configuration: defaults, normalisation, and one readable line for a bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_usable_without_any_configuration() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "sqlite+aiosqlite:///data/bot.db"
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.tz == "Europe/Moscow"
+    assert settings.reading_window_days == (15, 25)
+    assert settings.bot_token is None
+
+
+def test_plain_database_urls_get_the_async_driver() -> None:
+    settings = Settings(_env_file=None, database_url="postgresql://u:p@db/mef")  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql+asyncpg://u:p@db/mef"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "variable"),
+    [
+        ("tz", "Mars/Base", "TZ"),
+        ("web_port", "70000", "WEB_PORT"),
+        ("database_url", "mysql://x", "DATABASE_URL"),
+        ("reading_window", "25-15", "READING_WINDOW"),
+        ("telegram_api_url", "api.telegram.org", "TELEGRAM_API_URL"),
+    ],
+)
+def test_a_bad_value_names_the_variable(field: str, value: str, variable: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None, **{field: value})
+    assert str(error.value).startswith(f"Ошибка конфигурации: {variable} — ")
+    assert "\n" not in str(error.value)
+
+
+def _run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL"}}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_malformed_environment_stops_with_exit_code_2_and_no_traceback() -> None:
+    result = _run_cli("run", WEB_PORT="not-a-port")
+    assert result.returncode == 2
+    assert "WEB_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_without_token_explains_how_to_get_one(tmp_path: Path) -> None:
+    result = _run_cli("run", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db", BOT_TOKEN="")
+    assert result.returncode == 2
+    assert "@BotFather" in result.stderr and "sandbox" in result.stderr
+
+
+def test_bare_command_lists_subcommands() -> None:
+    result = _run_cli()
+    assert result.returncode == 0
+    for command in ("run", "sandbox", "demo-data", "import-registry", "export-readings"):
+        assert command in result.stdout
