@@ -1,0 +1,362 @@
+"""`python -m bot sandbox`: talk to the real bot in the terminal through the built-in emulator.
+
+The bot runs unchanged (real Dispatcher, real HTTP session) against a local `BotAPIEmulator`;
+the terminal plays one subscriber and, with `/staff`, an operator in the staff group. Nothing
+reaches Telegram, so a developer or the customer can try every dialog without a bot token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+from bot.emulator import BotAPIEmulator, BotMessage, ChatEvent, ChatMessage, GroupMember
+from bot.emulator.users import Participant
+
+ServeFn = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
+Output = list[str] | asyncio.Queue[str] | TextIO
+
+SANDBOX_TOKEN = "42:SANDBOX"
+STAFF_MEMBER_ID = 2001
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
+STAFF_PREFIX = "[чат сотрудников] "
+
+HELP = """\
+Песочница: вы — абонент в чате с ботом, Telegram эмулируется локально.
+  любой текст        — отправить сообщение боту
+  N или /press N     — нажать кнопку N последней клавиатуры
+  /text ТЕКСТ        — отправить текст как есть (например, число, совпавшее с номером кнопки)
+  /contact           — поделиться своим номером телефона
+  /upload ПУТЬ       — отправить файл (картинку — как фото)
+  /pay               — оплатить последний счёт
+  /staff ТЕКСТ       — ответить от сотрудника на последнюю карточку в чате сотрудников
+  /staffpress N      — сотрудник нажимает кнопку N в чате сотрудников
+  /?                 — эта подсказка
+  /quit              — выйти"""
+
+
+class _Terminal:
+    """Prints what the bot shows and turns typed lines into the scripted user's actions."""
+
+    def __init__(
+        self,
+        emu: BotAPIEmulator,
+        user: Participant,
+        staff: GroupMember | None,
+        write: Callable[[str], None],
+        download_dir: Path,
+        phone: str,
+    ) -> None:
+        self.emu = emu
+        self.user = user
+        self.staff = staff
+        self.write = write
+        self.download_dir = download_dir
+        self.phone = phone
+
+    # ------------------------------------------------------------ showing
+
+    def on_event(self, event: ChatEvent) -> None:
+        chats = {self.user.chat.id: ""}
+        if self.staff is not None:
+            chats[self.staff.chat.id] = STAFF_PREFIX
+        if event.chat.id not in chats:
+            return
+        prefix = chats[event.chat.id]
+        if event.kind == "callback_answer" and event.answer is not None:
+            if event.answer.text:
+                kind = "Окно" if event.answer.show_alert else "Уведомление"
+                self.write(f"{prefix}🔔 {kind}: {event.answer.text}")
+            return
+        message = event.message
+        if message is None:
+            return
+        if event.kind == "deleted":
+            self.write(f"{prefix}🗑 Бот удалил сообщение #{message.message_id}")
+            return
+        if not message.from_bot:
+            return
+        self._show(prefix, message, edited=event.kind == "edited")
+
+    def _show(self, prefix: str, message: ChatMessage, *, edited: bool) -> None:
+        mark = " (изменено)" if edited else ""
+        lines = [f"{prefix}🤖 Бот{mark} #{message.message_id}:"]
+        if message.invoice is not None:
+            invoice = message.invoice
+            amount = invoice["total_amount"] / 100
+            lines.append(
+                f"💳 Счёт «{invoice['title']}»: {amount:,.2f} {invoice['currency']}".replace(
+                    ",", " "
+                )
+            )
+            lines.append(invoice["description"])
+            lines.append("(чтобы оплатить, введите /pay)")
+        text = message.text if message.text is not None else message.caption
+        if text:
+            lines.extend(text.splitlines())
+        if message.document is not None or message.photo is not None:
+            lines.append(self._save(message))
+        chat = message.chat
+        numbered = self._buttons(chat)
+        inline_current = bool(numbered) and numbered[0][0] is message
+        for row in message.inline_keyboard:
+            cells = []
+            for button in row:
+                caption = str(button.get("text", ""))
+                number = (
+                    next((i for i, (m, b) in enumerate(numbered, 1) if b is button), None)
+                    if inline_current
+                    else None
+                )
+                cells.append(f"[{number}] {caption}" if number else f"[·] {caption}")
+            lines.append("   " + "  ".join(cells))
+        if message.reply_keyboard is not None:
+            cells = [f"[{i}] {b.get('text')}" for i, (m, b) in enumerate(numbered, 1) if m is None]
+            lines.append("   Клавиатура: " + "  ".join(cells))
+        self.write("\n".join(lines))
+
+    def _buttons(self, chat: Any) -> list[tuple[ChatMessage | None, dict[str, Any]]]:
+        """Buttons pressable by number: the newest inline keyboard, then the reply keyboard."""
+        result: list[tuple[ChatMessage | None, dict[str, Any]]] = []
+        for message in reversed(chat.messages.values()):
+            if message.from_bot and not message.deleted and message.inline_keyboard:
+                result.extend((message, b) for row in message.inline_keyboard for b in row)
+                break
+        keyboard = chat.reply_keyboard
+        if keyboard:
+            for row in keyboard.get("keyboard", []):
+                for button in row:
+                    result.append((None, {"text": button} if isinstance(button, str) else button))
+        return result
+
+    def _save(self, message: ChatMessage) -> str:
+        stored = message.document or message.photo
+        assert stored is not None
+        name = stored.filename or f"photo_{message.message_id}.jpg"
+        self.download_dir.mkdir(parents=True, exist_ok=True)
+        target = self.download_dir / Path(name).name
+        counter = 1
+        while target.exists():
+            target = self.download_dir / f"{Path(name).stem}_{counter}{Path(name).suffix}"
+            counter += 1
+        target.write_bytes(stored.data)
+        kind = "Документ" if message.document is not None else "Фото"
+        return f"📎 {kind} сохранён: {target}"
+
+    # ------------------------------------------------------------ acting
+
+    async def handle(self, line: str) -> bool:
+        """Run one typed line; False means «quit»."""
+        line = line.strip()
+        if not line:
+            return True
+        command, _, rest = line.partition(" ")
+        rest = rest.strip()
+        try:
+            if command in ("/quit", "/exit", "/выход"):
+                return False
+            if command == "/?":
+                self.write(HELP)
+            elif command == "/press":
+                await self._press(self.user, rest)
+            elif command == "/text":
+                await self.user.send(rest)
+            elif line.isdigit() and 1 <= int(line) <= len(self._buttons(self.user.chat)):
+                await self._press(self.user, line)
+            elif command == "/contact":
+                await self.user.share_contact(self.phone, own=True)
+            elif command == "/upload":
+                await self._upload(rest)
+            elif command == "/pay":
+                await self._pay()
+            elif command == "/staff":
+                await self._staff_reply(rest)
+            elif command == "/staffpress":
+                if self.staff is None:
+                    self.write("Чат сотрудников не настроен (STAFF_CHAT_ID).")
+                else:
+                    await self._press(self.staff, rest)
+            else:
+                await self.user.send(line)
+        except AssertionError as exc:
+            self.write(f"⚠ {str(exc).splitlines()[0]}")
+        return True
+
+    async def _press(self, who: Participant, number: str) -> None:
+        buttons = self._buttons(who.chat)
+        if not number.isdigit() or not 1 <= int(number) <= len(buttons):
+            self.write(f"Нет кнопки с номером {number or '?'}; доступно кнопок: {len(buttons)}.")
+            return
+        message, button = buttons[int(number) - 1]
+        if message is None:
+            await who.press(str(button.get("text")))
+        else:
+            await who.press_button(message, button)
+
+    async def _upload(self, raw_path: str) -> None:
+        path = Path(raw_path)
+        try:
+            data = await asyncio.to_thread(_read_file, raw_path)
+        except OSError as exc:
+            self.write(f"Не удалось прочитать файл {path}: {exc.strerror}")
+            return
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            await self.user.send_photo(data)
+        else:
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            await self.user.send_document(data, filename=path.name, mime_type=mime)
+        self.write(f"Файл {path.name} отправлен ({len(data)} байт).")
+
+    async def _pay(self) -> None:
+        invoice = next(
+            (
+                m
+                for m in reversed(self.user.chat.messages.values())
+                if isinstance(m, BotMessage) and m.invoice is not None and not m.deleted
+            ),
+            None,
+        )
+        if invoice is None:
+            self.write("Бот ещё не присылал счёт.")
+            return
+        result = await self.user.pay(invoice, ok_expected=None)
+        if result.get("ok") is False:
+            self.write(f"❌ Бот отклонил оплату: {result.get('error_message')}")
+        else:
+            self.write(f"✅ Оплата прошла, платёж {result['telegram_payment_charge_id']}")
+
+    async def _staff_reply(self, text: str) -> None:
+        if self.staff is None:
+            self.write("Чат сотрудников не настроен (STAFF_CHAT_ID).")
+            return
+        if not text:
+            self.write("Напишите текст ответа: /staff ТЕКСТ")
+            return
+        card = next(
+            (
+                m
+                for m in reversed(self.staff.chat.messages.values())
+                if isinstance(m, BotMessage) and not m.deleted and not m.service
+            ),
+            None,
+        )
+        if card is None:
+            self.write("В чате сотрудников пока нет карточек.")
+            return
+        await self.staff.reply(card, text)
+
+
+def _read_file(raw_path: str) -> bytes:
+    return Path(raw_path).expanduser().read_bytes()
+
+
+def _writer(output_stream: Output | None) -> Callable[[str], None]:
+    if output_stream is None:
+        output_stream = sys.stdout
+    if isinstance(output_stream, list):
+        return output_stream.append
+    if isinstance(output_stream, asyncio.Queue):
+        return output_stream.put_nowait
+    stream = output_stream
+
+    def write(text: str) -> None:
+        stream.write(text + "\n")
+        stream.flush()
+
+    return write
+
+
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """Feed stdin lines into a queue from a daemon thread, so input never blocks the loop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\n"))
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="sandbox-stdin", daemon=True).start()
+    return queue
+
+
+async def _default_serve(settings: Any, stop_event: asyncio.Event) -> None:
+    from bot.runtime import serve
+
+    await serve(settings, stop_event)
+
+
+async def run_sandbox(
+    settings: Any,
+    *,
+    user_id: int = 1001,
+    first_name: str = "Тестировщик",
+    input_stream: asyncio.Queue[str | None] | None = None,
+    output_stream: Output | None = None,
+    serve: ServeFn | None = None,
+    download_dir: Path = Path("data/sandbox-downloads"),
+    staff_chat_id: int | None = None,
+    phone: str = "79991234567",
+) -> None:
+    """Run the bot against a local emulator and chat with it from the terminal until /quit.
+
+    `input_stream` (a queue of lines, None = end of input) and `output_stream` (a list, a queue
+    or a text stream) make it scriptable; `serve(settings, stop_event)` defaults to the real bot.
+    """
+    write = _writer(output_stream)
+    serve = serve or _default_serve
+    staff_id = (
+        staff_chat_id if staff_chat_id is not None else getattr(settings, "staff_chat_id", None)
+    )
+    async with BotAPIEmulator(token=SANDBOX_TOKEN) as emu:
+        user = emu.user(user_id, first_name=first_name)
+        staff: GroupMember | None = None
+        if staff_id is not None:
+            group = emu.group(int(staff_id), title="Металлэнергофинанс — обращения")
+            staff = group.member(STAFF_MEMBER_ID, first_name="Сотрудник", status="administrator")
+        terminal = _Terminal(emu, user, staff, write, download_dir, phone)
+        emu.subscribe(terminal.on_event)
+        update: dict[str, Any] = {
+            "telegram_api_url": emu.base_url,
+            "bot_token": SecretStr(SANDBOX_TOKEN),
+        }
+        if hasattr(settings, "webhook_url"):
+            update["webhook_url"] = None
+        bot_settings = settings.model_copy(update=update)
+        stop_event = asyncio.Event()
+        bot_task = asyncio.create_task(serve(bot_settings, stop_event))
+        lines = input_stream if input_stream is not None else _stdin_lines()
+        write(HELP)
+        write(f"Файлы от бота сохраняются в {download_dir}.")
+        try:
+            await _chat_loop(terminal, lines, bot_task)
+        finally:
+            stop_event.set()
+            try:
+                await asyncio.wait_for(bot_task, 30)
+            except Exception as exc:  # the bot's own failure, shown to the person
+                write(f"Бот остановился с ошибкой: {type(exc).__name__}: {exc}")
+        write("Песочница закрыта.")
+
+
+async def _chat_loop(
+    terminal: _Terminal, lines: asyncio.Queue[str | None], bot_task: asyncio.Task[None]
+) -> None:
+    while True:
+        reader = asyncio.ensure_future(lines.get())
+        done, _ = await asyncio.wait({reader, bot_task}, return_when=asyncio.FIRST_COMPLETED)
+        if reader not in done:
+            reader.cancel()
+            return
+        line = reader.result()
+        if line is None or not await terminal.handle(line):
+            return
