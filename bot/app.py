@@ -30,6 +30,8 @@ from bot.settings import Settings
 from bot.telegram_retry import RetryMiddleware
 from bot.texts import common as texts
 from handlers import feature_routers
+from services.captcha import Captcha
+from services.mailer import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,15 @@ class Runtime:
     storage: BaseStorage
     in_flight: InFlightMiddleware
     extras: dict[str, Any] = field(default_factory=dict)
+    storage_engine: AsyncEngine | None = None
 
     async def close(self) -> None:
         release_routers(self.dispatcher)
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.engine.dispose()
+        if self.storage_engine is not None:
+            await self.storage_engine.dispose()
 
 
 def release_routers(dispatcher: Dispatcher) -> None:
@@ -77,6 +82,8 @@ def build_bot(settings: Settings) -> Bot:
 def build_storage(
     settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> BaseStorage:
+    """Redis when REDIS_URL is set, else the database. The database storage should get its own
+    engine: it is called while the update's session holds a connection of the main pool."""
     if settings.redis_url:
         from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisStorage
@@ -132,15 +139,22 @@ def build_dispatcher(
 def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: Any) -> Runtime:
     """Everything one bot needs; `extras` reach handlers as keyword arguments (DI)."""
     extras["clock"] = clock or Clock(settings.zone)
+    extras.setdefault("mailer", Mailer(settings))
+    extras.setdefault("captcha", Captcha())
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
-    storage = build_storage(settings, engine, sessions)
+    storage_engine = None if settings.redis_url else create_engine(settings.database_url)
+    storage = build_storage(
+        settings, storage_engine or engine, create_session_factory(storage_engine or engine)
+    )
     in_flight = InFlightMiddleware()
     dispatcher = build_dispatcher(
         settings, engine=engine, sessions=sessions, storage=storage, in_flight=in_flight, **extras
     )
     bot = build_bot(settings)
-    return Runtime(settings, bot, dispatcher, engine, sessions, storage, in_flight, dict(extras))
+    return Runtime(
+        settings, bot, dispatcher, engine, sessions, storage, in_flight, dict(extras), storage_engine
+    )
 
 
 async def publish_commands(bot: Bot) -> None:

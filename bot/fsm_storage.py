@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -39,9 +39,31 @@ class SqlAlchemyStorage(BaseStorage):
             await session.execute(statement)
             await session.commit()
 
+    async def _clear(self, key: StorageKey, values: dict[str, Any]) -> None:
+        """Clearing writes only when there is something to clear: most updates come from users
+        in no dialog, and on SQLite every write transaction queues behind the others."""
+        record_key = self._keys.build(key)
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == record_key)
+                )
+            ).first()
+            if row is None or all(not getattr(row, name) for name in values):
+                return
+            await session.execute(
+                update(FsmRecord)
+                .where(FsmRecord.key == record_key)
+                .values(**values, updated_at=utcnow())
+            )
+            await session.commit()
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        await self._upsert(key, {"state": value})
+        if value is None:
+            await self._clear(key, {"state": None})
+        else:
+            await self._upsert(key, {"state": value})
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._sessions() as session:
@@ -51,7 +73,10 @@ class SqlAlchemyStorage(BaseStorage):
             return result.scalar_one_or_none()
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._upsert(key, {"data": dict(data)})
+        if not data:
+            await self._clear(key, {"data": {}})
+        else:
+            await self._upsert(key, {"data": dict(data)})
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._sessions() as session:

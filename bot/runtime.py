@@ -60,7 +60,11 @@ async def _serve_polling(runtime: Runtime, stop_event: asyncio.Event) -> None:
     await bot.delete_webhook(drop_pending_updates=False)
     polling = asyncio.create_task(
         dispatcher.start_polling(
-            bot, handle_signals=False, close_bot_session=False, polling_timeout=25
+            bot,
+            handle_signals=False,
+            close_bot_session=False,
+            polling_timeout=25,
+            tasks_concurrency_limit=runtime.settings.max_concurrent_updates,
         )
     )
     stopper = asyncio.create_task(stop_event.wait())

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_concurrent_updates: int = Field(default=32, ge=1, le=1000)
 
     # Registration and e-mail (issue «Registration»).
     captcha_enabled: bool = True

@@ -66,7 +66,9 @@ async def resolve_viewer(
     if identity.last_seen_at is None or now - identity.last_seen_at > LAST_SEEN_RESOLUTION:
         identity.last_seen_at = now
         identity.blocked_bot_at = None
-        await session.commit()
+    # End the transaction either way: the connection goes back to the pool instead of being
+    # held while the handler talks to Telegram.
+    await session.commit()
     if login is None:
         return Viewer(telegram_user_id=telegram_user_id)
     return Viewer(
