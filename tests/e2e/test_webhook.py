@@ -57,3 +57,18 @@ async def test_webhook_serves_updates_and_checks_the_secret(
             assert response.status == 200
             assert (await response.json())["status"] == "ok"
     await user.expect_no_message(within=0.3)
+
+
+@pytest.mark.parametrize("backend", ["postgres+redis"], indirect=True)
+async def test_healthz_reports_a_lost_database(webhook_port: int, cabinet: Cabinet) -> None:
+    from tests.conftest import _pg_execute
+
+    database = cabinet.settings.database_url.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{webhook_port}/healthz"
+        async with http.get(url) as response:
+            assert response.status == 200
+        await cabinet.engine.dispose()
+        await _pg_execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        async with http.get(url) as response:
+            assert response.status == 503
