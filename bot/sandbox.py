@@ -335,10 +335,16 @@ async def run_sandbox(
         stop_event = asyncio.Event()
         bot_task = asyncio.create_task(serve(bot_settings, stop_event))
         lines = input_stream if input_stream is not None else _stdin_lines()
+        scripted = input_stream is not None or not sys.stdin.isatty()
         write(HELP)
         write(f"Файлы от бота сохраняются в {download_dir}.")
         try:
-            await _chat_loop(terminal, lines, bot_task)
+            ready = asyncio.ensure_future(emu.wait_for_call("getUpdates", timeout=120))
+            await asyncio.wait({ready, bot_task}, return_when=asyncio.FIRST_COMPLETED)
+            if ready.done() and not ready.exception():
+                await _chat_loop(terminal, lines, bot_task, emu if scripted else None)
+            else:
+                ready.cancel()
         finally:
             stop_event.set()
             try:
@@ -348,8 +354,27 @@ async def run_sandbox(
         write("Песочница закрыта.")
 
 
+async def _settle(emu: BotAPIEmulator, first_reply: float = 3.0, quiet: float = 0.4) -> None:
+    """For piped input: let the bot answer a line before the next one is sent, as a person would
+    wait; returns after `quiet` seconds without new API calls (or `first_reply` with none)."""
+    loop = asyncio.get_running_loop()
+    start = len(emu.calls)
+    deadline = loop.time() + first_reply
+    while len(emu.calls) == start and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    seen = len(emu.calls)
+    while True:
+        await asyncio.sleep(quiet)
+        if len(emu.calls) == seen:
+            return
+        seen = len(emu.calls)
+
+
 async def _chat_loop(
-    terminal: _Terminal, lines: asyncio.Queue[str | None], bot_task: asyncio.Task[None]
+    terminal: _Terminal,
+    lines: asyncio.Queue[str | None],
+    bot_task: asyncio.Task[None],
+    settle_on: BotAPIEmulator | None = None,
 ) -> None:
     while True:
         reader = asyncio.ensure_future(lines.get())
@@ -360,3 +385,5 @@ async def _chat_loop(
         line = reader.result()
         if line is None or not await terminal.handle(line):
             return
+        if settle_on is not None:
+            await _settle(settle_on)
