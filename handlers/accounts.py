@@ -1,5 +1,328 @@
-"""Handlers of the accounts feature."""
+"""«📄 Договоры»: linked accounts (list, current, unlink) and the LinkAccount dialog."""
 
-from aiogram import Router
+from __future__ import annotations
+
+import re
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.filters import LoggedIn
+from bot.texts import accounts as texts
+from bot.texts import common as common_texts
+from keyboards import accounts as kb
+from keyboards import common as common_kb
+from keyboards.accounts import AccountAction, AccountsCb, LinkAction, LinkCb
+from models import SubscriberType
+from services import accounts
+from services.errors import NotFound
+from services.identity import Viewer
 
 router = Router(name="accounts")
+
+SURNAME = re.compile(r"[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' \-]{1,99}")
+SERIAL = re.compile(r"\S{1,40}")
+
+
+class LinkAccount(StatesGroup):
+    subscriber_type = State()
+    number = State()
+    surname = State()
+    meter = State()
+    confirm = State()
+    save = State()
+
+
+def _login(viewer: Viewer | None) -> int:
+    assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
+    return viewer.login_id
+
+
+async def _edit(query: CallbackQuery, text: str, markup: object = None) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)  # type: ignore[arg-type]
+
+
+# --- the section ---------------------------------------------------------------------------
+
+
+@router.message(F.text == common_texts.MENU_CONTRACTS, StateFilter("*"), LoggedIn())
+async def section(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer | None
+) -> None:
+    await state.clear()
+    cards = await accounts.list_accounts(session, _login(viewer))
+    await message.answer(texts.accounts_list(cards), reply_markup=kb.section(cards))
+
+
+@router.callback_query(AccountsCb.filter(F.action == AccountAction.LIST), LoggedIn())
+async def show_list(query: CallbackQuery, session: AsyncSession, viewer: Viewer | None) -> None:
+    cards = await accounts.list_accounts(session, _login(viewer))
+    await _edit(query, texts.accounts_list(cards), kb.section(cards))
+
+
+@router.callback_query(AccountsCb.filter(F.action == AccountAction.OPEN), LoggedIn())
+async def open_account(
+    query: CallbackQuery,
+    callback_data: AccountsCb,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    callback_answer: CallbackAnswer,
+) -> None:
+    try:
+        card = await accounts.get_account(session, _login(viewer), callback_data.account_id)
+    except NotFound:
+        callback_answer.text = texts.ACCOUNT_GONE
+        return
+    await _edit(query, texts.account_details(card), kb.account(card))
+
+
+@router.callback_query(AccountsCb.filter(F.action == AccountAction.CURRENT), LoggedIn())
+async def make_current(
+    query: CallbackQuery,
+    callback_data: AccountsCb,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    callback_answer: CallbackAnswer,
+) -> None:
+    login_id = _login(viewer)
+    try:
+        card = await accounts.make_current(session, login_id, callback_data.account_id)
+    except NotFound:
+        callback_answer.text = texts.ACCOUNT_GONE
+        return
+    cards = await accounts.list_accounts(session, login_id)
+    await _edit(
+        query, texts.made_current(card) + "\n\n" + texts.accounts_list(cards), kb.section(cards)
+    )
+
+
+@router.callback_query(AccountsCb.filter(F.action == AccountAction.UNLINK), LoggedIn())
+async def ask_unlink(
+    query: CallbackQuery,
+    callback_data: AccountsCb,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    callback_answer: CallbackAnswer,
+) -> None:
+    try:
+        card = await accounts.get_account(session, _login(viewer), callback_data.account_id)
+    except NotFound:
+        callback_answer.text = texts.ACCOUNT_GONE
+        return
+    await _edit(query, texts.unlink_question(card), kb.unlink_confirm(card))
+
+
+@router.callback_query(AccountsCb.filter(F.action == AccountAction.UNLINK_YES), LoggedIn())
+async def unlink(
+    query: CallbackQuery,
+    callback_data: AccountsCb,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    clock: Clock,
+    callback_answer: CallbackAnswer,
+) -> None:
+    login_id = _login(viewer)
+    try:
+        card = await accounts.get_account(session, login_id, callback_data.account_id)
+        new_current = await accounts.unlink(session, login_id, card.id, now=clock.now())
+    except NotFound:
+        callback_answer.text = texts.ACCOUNT_GONE
+        return
+    cards = await accounts.list_accounts(session, login_id)
+    await _edit(
+        query,
+        texts.unlinked(card.number, new_current) + "\n\n" + texts.accounts_list(cards),
+        kb.section(cards),
+    )
+
+
+# --- LinkAccount -----------------------------------------------------------------------------
+
+
+@router.callback_query(AccountsCb.filter(F.action == AccountAction.LINK), LoggedIn())
+async def start_link(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    clock: Clock,
+) -> None:
+    if not isinstance(query.message, Message):
+        return
+    until = await accounts.link_locked_until(session, _login(viewer), now=clock.now())
+    if until is not None:
+        await query.message.answer(texts.link_locked(until.astimezone(clock.zone)))
+        return
+    await state.clear()
+    await state.set_state(LinkAccount.subscriber_type)
+    await query.message.answer(texts.LINK_TYPE, reply_markup=kb.subscriber_types())
+
+
+async def _ask_number(message: Message, state: FSMContext) -> None:
+    await state.set_state(LinkAccount.number)
+    await message.answer(texts.LINK_NUMBER, reply_markup=kb.back_cancel())
+
+
+async def _ask_surname(message: Message, state: FSMContext) -> None:
+    await state.set_state(LinkAccount.surname)
+    await message.answer(texts.LINK_SURNAME, reply_markup=kb.back_cancel())
+
+
+async def _ask_meter(message: Message, state: FSMContext) -> None:
+    await state.set_state(LinkAccount.meter)
+    await message.answer(texts.LINK_METER, reply_markup=kb.back_cancel())
+
+
+@router.callback_query(
+    LinkCb.filter(F.action == LinkAction.TYPE), LinkAccount.subscriber_type, LoggedIn()
+)
+async def choose_type(
+    query: CallbackQuery,
+    callback_data: LinkCb,
+    state: FSMContext,
+    callback_answer: CallbackAnswer,
+) -> None:
+    if callback_data.value not in {t.value for t in SubscriberType} or not isinstance(
+        query.message, Message
+    ):
+        callback_answer.text = common_texts.STALE_BUTTON
+        return
+    kind = SubscriberType(callback_data.value)
+    await state.update_data(subscriber_type=kind.value)
+    await query.message.edit_text(
+        f"{texts.LINK_TYPE}\n\n✔️ {texts.SUBSCRIBER_TYPE_NAMES[kind]}", reply_markup=None
+    )
+    await _ask_number(query.message, state)
+
+
+@router.message(LinkAccount.number, F.text == common_texts.BTN_BACK)
+async def number_back(message: Message, state: FSMContext) -> None:
+    await state.set_state(LinkAccount.subscriber_type)
+    await message.answer(texts.LINK_TYPE, reply_markup=kb.subscriber_types())
+
+
+@router.message(LinkAccount.number, F.text, LoggedIn())
+async def enter_number(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer | None
+) -> None:
+    try:
+        number = accounts.normalise_account_number(message.text or "")
+    except accounts.BadAccountNumber:
+        await message.answer(texts.LINK_NUMBER_BAD, reply_markup=kb.back_cancel())
+        return
+    if await accounts.is_linked(session, _login(viewer), number):
+        await state.clear()
+        await message.answer(texts.already_linked(number), reply_markup=common_kb.main_menu())
+        return
+    await state.update_data(number=number)
+    await _ask_surname(message, state)
+
+
+@router.message(LinkAccount.surname, F.text == common_texts.BTN_BACK)
+async def surname_back(message: Message, state: FSMContext) -> None:
+    await _ask_number(message, state)
+
+
+@router.message(LinkAccount.surname, F.text)
+async def enter_surname(message: Message, state: FSMContext) -> None:
+    surname = " ".join((message.text or "").split())
+    if not SURNAME.fullmatch(surname):
+        await message.answer(texts.LINK_SURNAME_BAD, reply_markup=kb.back_cancel())
+        return
+    await state.update_data(surname=surname)
+    await _ask_meter(message, state)
+
+
+@router.message(LinkAccount.meter, F.text == common_texts.BTN_BACK)
+async def meter_back(message: Message, state: FSMContext) -> None:
+    await _ask_surname(message, state)
+
+
+@router.message(LinkAccount.meter, F.text)
+async def enter_meter(message: Message, state: FSMContext) -> None:
+    serial = (message.text or "").strip()
+    if not SERIAL.fullmatch(serial):
+        await message.answer(texts.LINK_METER_BAD, reply_markup=kb.back_cancel())
+        return
+    data = await state.update_data(meter=serial)
+    await state.set_state(LinkAccount.confirm)
+    await message.answer(
+        texts.link_summary(
+            SubscriberType(data["subscriber_type"]), data["number"], data["surname"], serial
+        ),
+        reply_markup=kb.link_confirm(),
+    )
+
+
+@router.message(LinkAccount.confirm, F.text == common_texts.BTN_BACK)
+@router.message(LinkAccount.save, F.text == common_texts.BTN_BACK)
+async def confirm_back_typed(message: Message, state: FSMContext) -> None:
+    await _ask_meter(message, state)
+
+
+@router.callback_query(LinkCb.filter(F.action == LinkAction.BACK), LinkAccount.confirm)
+async def confirm_back(query: CallbackQuery, state: FSMContext) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _ask_meter(query.message, state)
+
+
+@router.callback_query(LinkCb.filter(F.action == LinkAction.CONFIRM), LinkAccount.confirm)
+async def confirm(query: CallbackQuery, state: FSMContext) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await state.set_state(LinkAccount.save)
+        await query.message.answer(texts.LINK_SAVE_PROMPT, reply_markup=kb.link_save())
+
+
+@router.callback_query(LinkCb.filter(F.action == LinkAction.SAVE), LinkAccount.save, LoggedIn())
+async def save(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    clock: Clock,
+) -> None:
+    if not isinstance(query.message, Message):
+        return
+    message = query.message
+    await message.edit_reply_markup(reply_markup=None)
+    data = await state.get_data()
+    try:
+        card = await accounts.link_account(
+            session,
+            _login(viewer),
+            subscriber_type=SubscriberType(data["subscriber_type"]),
+            number=data["number"],
+            surname=data["surname"],
+            meter_serial=data["meter"],
+            now=clock.now(),
+            zone=clock.zone,
+        )
+    except accounts.LinkDataMismatch as exc:
+        await state.set_data({"subscriber_type": data["subscriber_type"]})
+        await state.set_state(LinkAccount.number)
+        await message.answer(texts.link_mismatch(exc.attempts_left), reply_markup=kb.back_cancel())
+        return
+    except accounts.LinkLocked as exc:
+        await state.clear()
+        await message.answer(
+            texts.link_locked(exc.until.astimezone(clock.zone)),
+            reply_markup=common_kb.main_menu(),
+        )
+        return
+    except accounts.AlreadyLinked:
+        await state.clear()
+        await message.answer(
+            texts.already_linked(data["number"]), reply_markup=common_kb.main_menu()
+        )
+        return
+    await state.clear()
+    await message.answer(texts.linked(card), reply_markup=common_kb.main_menu())

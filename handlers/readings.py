@@ -1,5 +1,477 @@
-"""Handlers of the readings feature."""
+"""«🔢 Показания»: the meters of the current account, the ReadingEntry dialog and the history."""
 
-from aiogram import Router
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.downloads import NoFileInMessage, download, file_of
+from bot.filters import HasAccount
+from bot.settings import Settings
+from bot.texts import common as common_texts
+from bot.texts import readings as texts
+from keyboards import common as common_kb
+from keyboards import readings as kb
+from keyboards.readings import ConfirmReadingsCb, ReadingAction, ReadingsCb
+from services import charts
+from services import readings as service
+from services.files import FileTooLarge, UnsupportedFileType
+from services.identity import Viewer
 
 router = Router(name="readings")
+
+ANY_STATE = StateFilter("*")
+MESSAGE_LIMIT = 3800
+
+
+class ReadingEntry(StatesGroup):
+    value = State()  # typing the value of data["zone"]
+    confirm_value = State()  # rollover or unusual consumption: «Вы уверены?»
+    photo = State()  # optional photo of the meter
+    confirm = State()  # the summary with «Подтвердить»
+
+
+def _account_id(viewer: Viewer | None) -> int:
+    assert viewer is not None and viewer.account is not None  # guaranteed by HasAccount()
+    return viewer.account.id
+
+
+# --- the meters overview -----------------------------------------------------------------------
+
+
+@router.message(F.text == common_texts.MENU_READINGS, ANY_STATE, HasAccount())
+async def show_meters(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    await state.clear()
+    assert viewer.account is not None
+    today = clock.today()
+    overview = await service.meters_overview(session, viewer.account.id, today)
+    choice = service.period_for(today, settings.reading_window_days)
+    lines = [
+        texts.SECTION_TITLE,
+        common_texts.current_account_header(viewer.account.number, viewer.account.address),
+        "",
+    ]
+    if not overview:
+        await message.answer("\n".join([*lines, texts.NO_METERS]))
+        return
+    for meter in overview:
+        lines.append(texts.meter_title(meter.serial_number, meter.zones, meter.digits))
+        lines.append(texts.LAST_ACCEPTED)
+        for zone in range(1, meter.zones + 1):
+            last = meter.last.get(zone)
+            lines.append(
+                texts.last_reading_line(meter.zones, zone, last.value, last.taken_on)
+                if last
+                else texts.no_reading_line(meter.zones, zone)
+            )
+        if meter.verification_expired and meter.verified_until is not None:
+            lines.append(texts.verification_expired(meter.verified_until))
+        lines.append("")
+    lines += [
+        texts.window_note(choice.first_day, choice.last_day, choice.position, choice.period),
+        texts.CHOOSE_METER,
+    ]
+    await message.answer(
+        "\n".join(lines),
+        reply_markup=kb.meters([(m.id, m.serial_number) for m in overview]),
+    )
+
+
+# --- ReadingEntry ------------------------------------------------------------------------------
+
+
+@router.callback_query(ReadingsCb.filter(F.action == ReadingAction.ENTER), ANY_STATE, HasAccount())
+async def start_entry(
+    query: CallbackQuery,
+    callback_data: ReadingsCb,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock,
+    callback_answer: CallbackAnswer,
+) -> None:
+    today = clock.today()
+    try:
+        meter = await service.get_meter(session, _account_id(viewer), callback_data.meter_id)
+    except service.MeterNotFound:
+        callback_answer.text = texts.METER_GONE
+        return
+    choice = service.period_for(today, settings.reading_window_days)
+    await state.clear()
+    await state.set_state(ReadingEntry.value)
+    await state.set_data(
+        {
+            "meter_id": meter.id,
+            "serial": meter.serial_number,
+            "scheme": meter.zones,
+            "digits": meter.digits,
+            "period": choice.period.isoformat(),
+            "zone": 1,
+            "values": {},
+            "photo_id": None,
+        }
+    )
+    if not isinstance(query.message, Message):
+        return
+    notes = [texts.window_note(choice.first_day, choice.last_day, choice.position, choice.period)]
+    if service.verification_expired(meter, today) and meter.verified_until is not None:
+        notes.append(texts.verification_expired(meter.verified_until))
+    await query.message.answer("\n\n".join(notes), reply_markup=common_kb.cancel_reply())
+    await _ask_value(query.message, session, viewer, await state.get_data())
+
+
+async def _ask_value(
+    message: Message,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    data: dict[str, Any],
+    reason: str | None = None,
+) -> None:
+    period = date.fromisoformat(data["period"])
+    previous = await service.previous_value(session, data["meter_id"], data["zone"], period)
+    question = texts.ask_value(
+        data["serial"], data["scheme"], data["zone"], data["digits"], previous, period
+    )
+    await message.answer(f"{reason}\n\n{question}" if reason else question)
+
+
+def _reason(error: service.ReadingError) -> str:
+    if isinstance(error, service.TooManyDecimals):
+        return texts.TOO_MANY_DECIMALS
+    if isinstance(error, service.TooManyDigits):
+        return texts.too_many_digits(error.digits)
+    if isinstance(error, service.ReadingTooLow):
+        return texts.too_low(error.previous, error.taken_on)
+    return texts.NOT_A_NUMBER
+
+
+@router.message(ReadingEntry.value, F.text, ~F.text.in_(common_texts.MENU_SECTIONS), HasAccount())
+async def take_value(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer
+) -> None:
+    data = await state.get_data()
+    period = date.fromisoformat(data["period"])
+    try:
+        check = await service.check_value(
+            session, _account_id(viewer), data["meter_id"], data["zone"], message.text or "", period
+        )
+    except service.MeterNotFound:
+        await state.clear()
+        await message.answer(texts.METER_GONE, reply_markup=common_kb.main_menu())
+        return
+    except service.ReadingError as error:
+        await _ask_value(message, session, viewer, data, _reason(error))
+        return
+    if check.warnings:
+        await state.update_data(pending=str(check.value))
+        await state.set_state(ReadingEntry.confirm_value)
+        notes = []
+        if service.Caution.ROLLOVER in check.warnings and check.previous is not None:
+            assert check.consumption is not None
+            notes.append(
+                texts.rollover(check.previous, check.value, check.consumption, data["digits"])
+            )
+        if service.Caution.UNUSUAL in check.warnings and check.average is not None:
+            assert check.consumption is not None
+            notes.append(texts.unusual(check.consumption, check.average))
+        await message.answer("\n\n".join(notes), reply_markup=kb.confirm_warning())
+        return
+    await _accept_value(message, state, session, viewer, check.value)
+
+
+@router.message(ReadingEntry.value, ~F.text)
+async def value_not_text(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer | None
+) -> None:
+    await _ask_value(message, session, viewer, await state.get_data(), texts.NOT_A_NUMBER)
+
+
+async def _accept_value(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer, value: Decimal
+) -> None:
+    data = await state.get_data()
+    values = dict(data["values"])
+    values[str(data["zone"])] = str(value)
+    if data["zone"] < data["scheme"]:
+        await state.update_data(values=values, zone=data["zone"] + 1, pending=None)
+        await state.set_state(ReadingEntry.value)
+        await _ask_value(message, session, viewer, await state.get_data())
+        return
+    await state.update_data(values=values, pending=None)
+    if data.get("photo_id") is not None:
+        await _show_summary(message, state, session, viewer)
+        return
+    await state.set_state(ReadingEntry.photo)
+    await message.answer(texts.ASK_PHOTO, reply_markup=kb.photo())
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.YES), ReadingEntry.confirm_value, HasAccount()
+)
+async def warning_accepted(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+) -> None:
+    data = await state.get_data()
+    if not isinstance(query.message, Message) or not data.get("pending"):
+        return
+    await query.message.edit_reply_markup(reply_markup=None)
+    await _accept_value(query.message, state, session, viewer, Decimal(data["pending"]))
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.NO), ReadingEntry.confirm_value, HasAccount()
+)
+async def warning_declined(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+) -> None:
+    await state.update_data(pending=None)
+    await state.set_state(ReadingEntry.value)
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _ask_value(query.message, session, viewer, await state.get_data())
+
+
+@router.message(ReadingEntry.confirm_value, F.text, ~F.text.in_(common_texts.MENU_SECTIONS))
+async def warning_typed(message: Message) -> None:
+    """A new number typed instead of pressing a button: ask to answer the question first."""
+    await message.answer(common_texts.UNKNOWN_INPUT_IN_DIALOG, reply_markup=kb.confirm_warning())
+
+
+@router.message(ReadingEntry.photo, F.photo | F.document, HasAccount())
+async def take_photo(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    try:
+        file_id, unique_id, size, _ = file_of(message)
+        data = await download(bot, file_id, size, settings.max_upload_mb)
+        photo_id = await service.store_photo(
+            session,
+            settings.upload_dir,
+            data,
+            limit_mb=settings.max_upload_mb,
+            telegram_file_id=file_id,
+            telegram_file_unique_id=unique_id,
+        )
+    except FileTooLarge as error:
+        await message.answer(texts.photo_too_big(error.limit_mb), reply_markup=kb.photo())
+        return
+    except (UnsupportedFileType, NoFileInMessage):
+        await message.answer(texts.PHOTO_UNSUPPORTED, reply_markup=kb.photo())
+        return
+    await state.update_data(photo_id=photo_id)
+    await message.answer(texts.PHOTO_SAVED)
+    await _show_summary(message, state, session, viewer)
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.NO_PHOTO), ReadingEntry.photo, HasAccount()
+)
+async def skip_photo(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _show_summary(query.message, state, session, viewer)
+
+
+@router.message(ReadingEntry.photo, ~F.text.in_(common_texts.MENU_SECTIONS))
+async def photo_expected(message: Message) -> None:
+    await message.answer(texts.PHOTO_EXPECTED, reply_markup=kb.photo())
+
+
+async def _show_summary(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer
+) -> None:
+    data = await state.get_data()
+    values = {int(zone): Decimal(value) for zone, value in data["values"].items()}
+    period = date.fromisoformat(data["period"])
+    try:
+        summary = await service.summarize(
+            session, _account_id(viewer), data["meter_id"], values, period
+        )
+    except service.MeterNotFound:
+        await state.clear()
+        await message.answer(texts.METER_GONE, reply_markup=common_kb.main_menu())
+        return
+    key = uuid.uuid4().hex  # generated once per summary: both presses of «Подтвердить» share it
+    await state.update_data(key=key)
+    await state.set_state(ReadingEntry.confirm)
+    text = texts.summary(
+        summary.serial_number,
+        summary.zones,
+        summary.period,
+        [
+            (ln.zone, ln.value, ln.consumption, ln.price, ln.rollover, ln.cost)
+            for ln in summary.lines
+        ],
+        summary.total_cost,
+        data.get("photo_id") is not None,
+    )
+    await message.answer(text, reply_markup=kb.summary(key))
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.RETYPE), ReadingEntry.confirm, HasAccount()
+)
+async def retype(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+) -> None:
+    await state.update_data(values={}, zone=1, key=None)
+    await state.set_state(ReadingEntry.value)
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(texts.RETYPE_START, reply_markup=common_kb.cancel_reply())
+        await _ask_value(query.message, session, viewer, await state.get_data())
+
+
+@router.callback_query(ConfirmReadingsCb.filter(), ANY_STATE, HasAccount())
+async def confirm(
+    query: CallbackQuery,
+    callback_data: ConfirmReadingsCb,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    clock: Clock,
+    callback_answer: CallbackAnswer,
+) -> None:
+    data = await state.get_data()
+    current = await state.get_state()
+    if current != ReadingEntry.confirm.state or data.get("key") != callback_data.key:
+        done = await service.find_submission(session, callback_data.key)
+        callback_answer.text = (
+            texts.already_accepted(done.reference) if done else texts.DIALOG_EXPIRED
+        )
+        return
+    values = {int(zone): Decimal(value) for zone, value in data["values"].items()}
+    try:
+        result = await service.submit(
+            session,
+            account_id=_account_id(viewer),
+            meter_id=data["meter_id"],
+            values=values,
+            period=date.fromisoformat(data["period"]),
+            idempotency_key=callback_data.key,
+            today=clock.today(),
+            now=clock.now(),
+            login_id=viewer.login_id,
+            telegram_user_id=viewer.telegram_user_id,
+            photo_file_id=data.get("photo_id"),
+        )
+    except service.SubmissionConflict:
+        callback_answer.text = texts.SUBMISSION_CONFLICT
+        callback_answer.show_alert = True
+        return
+    except (service.MeterNotFound, service.ReadingError):
+        await state.clear()
+        if isinstance(query.message, Message):
+            await query.message.answer(texts.METER_GONE, reply_markup=common_kb.main_menu())
+        return
+    if result.duplicate:
+        callback_answer.text = texts.already_accepted(result.reference)
+        return
+    await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(
+            texts.accepted(result.reference, result.period, result.replaced),
+            reply_markup=common_kb.main_menu(),
+        )
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.HISTORY), ANY_STATE, HasAccount()
+)
+async def show_history(
+    query: CallbackQuery,
+    session: AsyncSession,
+    viewer: Viewer,
+    clock: Clock,
+    bot: Bot,
+    callback_answer: CallbackAnswer,
+) -> None:
+    callback_answer.disable()
+    await query.answer(texts.HISTORY_WAIT)
+    if query.message is None:
+        return
+    chat_id = query.message.chat.id
+    histories = await service.history(session, _account_id(viewer), clock.today())
+    panels = []
+    for meter in histories:
+        lines = [texts.HISTORY_TITLE, texts.history_meter_title(meter.serial_number, meter.zones)]
+        if not meter.entries:
+            lines.append(texts.HISTORY_EMPTY)
+        for entry in meter.entries:
+            lines.append(
+                texts.history_line(
+                    meter.zones, entry.period, entry.zone, entry.value, entry.consumption,
+                    entry.status, entry.source, entry.reject_reason, entry.replaced,
+                )
+            )  # fmt: skip
+        for chunk in _chunks(lines):
+            await bot.send_message(chat_id, chunk)
+        if meter.periods:
+            panels.append(_panel(meter))
+    if panels:
+        png = await charts.consumption_png(panels, texts.CHART_Y, texts.CHART_ESTIMATED)
+        await bot.send_photo(
+            chat_id,
+            BufferedInputFile(png, filename="readings-history.png"),
+            caption=texts.CHART_CAPTION,
+        )
+
+
+def _panel(meter: service.MeterHistory) -> charts.ChartPanel:
+    series = []
+    for zone in range(1, meter.zones + 1):
+        values: list[float | None] = []
+        for period in meter.periods:
+            consumption = meter.monthly.get(period, {}).get(zone)
+            values.append(float(consumption) if consumption is not None else None)
+        series.append(charts.BarSeries(texts.zone_name(meter.zones, zone), values))
+    return charts.ChartPanel(
+        texts.chart_title(meter.serial_number),
+        [texts.chart_month(p) for p in meter.periods],
+        series,
+        [p in meter.estimated for p in meter.periods],
+    )
+
+
+def _chunks(lines: list[str]) -> list[str]:
+    """Join lines into messages under Telegram's 4096-character limit."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + len(line) + 1 > MESSAGE_LIMIT:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,93 @@
+"""`python -m bot import-registry FILE`: validate the whole file, then import it in one go."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from bot.clock import Clock
+from bot.db import apply_migrations, create_engine, create_session_factory
+from bot.settings import Settings
+from bot.texts import accounts as texts
+from services import registry
+
+LARGE_FILE_BYTES = 1_000_000  # show a progress bar above ~10 000 rows
+BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """A one-line bar on stderr, redrawn at most once per percent."""
+
+    def __init__(self, title: str, total: int, stream: TextIO, enabled: bool) -> None:
+        self.title, self.total, self.stream, self.enabled = title, max(total, 1), stream, enabled
+        self._shown = -1
+
+    def update(self, done: int, total: int | None = None) -> None:
+        if not self.enabled:
+            return
+        if total is not None:
+            self.total = max(total, 1)
+        percent = min(100, done * 100 // self.total)
+        if percent == self._shown:
+            return
+        self._shown = percent
+        filled = BAR_WIDTH * percent // 100
+        bar = "█" * filled + "░" * (BAR_WIDTH - filled)
+        self.stream.write(f"\r{self.title}: [{bar}] {percent:3d}%")
+        if percent == 100:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _lines(stream: BinaryIO, bar: ProgressBar) -> Iterator[bytes]:
+    read = 0
+    for line in stream:
+        read += len(line)
+        bar.update(read)
+        yield line
+
+
+def _parse_file(
+    file: Path, stream: TextIO
+) -> tuple[bool, list[registry.RegistryRow], list[registry.RowError]]:
+    """Read and validate the whole file (blocking; run in a thread). Returns (large, rows, errors)."""
+    size = file.stat().st_size
+    large = size >= LARGE_FILE_BYTES
+    with file.open("rb") as binary:
+        bar = ProgressBar(texts.REGISTRY_PARSING, size, stream, large)
+        rows, errors = registry.parse_rows(_lines(binary, bar))
+    bar.update(size)
+    return large, rows, errors
+
+
+async def run_import(settings: Settings, path: str) -> int:
+    """Exit code 0 on success; 1 when the file is missing or has bad lines (nothing changed)."""
+    file = Path(path)
+    started = time.perf_counter()
+    try:
+        large, rows, errors = await asyncio.to_thread(_parse_file, file, sys.stderr)
+    except (FileNotFoundError, IsADirectoryError):
+        print(texts.REGISTRY_NO_FILE.format(path=path), file=sys.stderr)
+        return 1
+    if errors:
+        header = ";".join(registry.HEADER)
+        for error in errors:
+            print(texts.registry_problem(error, header), file=sys.stderr)
+        print(texts.registry_rejected(len(errors)), file=sys.stderr)
+        return 1
+    await apply_migrations(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            import_bar = ProgressBar(texts.REGISTRY_IMPORTING, len(rows), sys.stderr, large)
+            summary = await registry.import_rows(
+                session, rows, now=Clock(settings.zone).now(), progress=import_bar.update
+            )
+    finally:
+        await engine.dispose()
+    print(texts.registry_summary(summary, time.perf_counter() - started))
+    return 0

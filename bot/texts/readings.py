@@ -1,0 +1,289 @@
+"""Texts of the «Показания» section: meters, the ReadingEntry dialog, history, chart, export."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from bot.texts import fmt
+from models import ReadingSource, ReadingStatus
+
+BTN_ENTER = "Передать показания № {serial}"
+BTN_HISTORY = "История показаний"
+BTN_YES_RIGHT = "Да, всё верно"
+BTN_NO_RETYPE = "Нет, ввести заново"
+BTN_NO_PHOTO = "Без фото"
+BTN_CONFIRM = "Подтвердить"
+BTN_EDIT = "Ввести заново"
+BTN_CANCEL = "Отмена"
+RETYPE_START = "Хорошо, введём показания заново."
+
+KWH = "кВт·ч"
+
+SCHEMES = {1: "однотарифный", 2: "двухзонный (день/ночь)", 3: "трёхзонный"}
+ZONES = {
+    1: {1: "T1"},
+    2: {1: "T1 день", 2: "T2 ночь"},
+    3: {1: "T1 день", 2: "T2 ночь", 3: "T3 полупик"},
+}
+ZONE_ACCUSATIVE = {
+    1: {1: ""},
+    2: {1: " по зоне T1 (день)", 2: " по зоне T2 (ночь)"},
+    3: {1: " по зоне T1 (день)", 2: " по зоне T2 (ночь)", 3: " по зоне T3 (полупик)"},
+}
+
+STATUS = {
+    ReadingStatus.ACCEPTED: "принято",
+    ReadingStatus.ESTIMATED: "расчётное (начислено по среднему, не ваши показания)",
+    ReadingStatus.REJECTED: "отклонено",
+}
+SOURCE = {
+    ReadingSource.SUBSCRIBER: "передано вами",
+    ReadingSource.BILLING: "из расчётной системы",
+    ReadingSource.ESTIMATED: "расчёт поставщика",
+}
+
+
+def zone_name(scheme: int, zone: int) -> str:
+    return ZONES.get(scheme, {}).get(zone, f"T{zone}")
+
+
+def kwh(value: Decimal) -> str:
+    return f"{fmt.number(value)} {KWH}"
+
+
+# --- the meters overview -----------------------------------------------------------------------
+
+SECTION_TITLE = "<b>🔢 Показания</b>"
+NO_METERS = (
+    "По этому лицевому счёту нет приборов учёта. Если счётчик установлен, напишите нам "
+    "в «✉️ Общение» (тема «Приборы учета»)."
+)
+
+
+def window_note(first: int, last: int, position: str, period: date) -> str:
+    """Where «today» is relative to READING_WINDOW and which period readings will count for."""
+    window = f"Показания принимаются с {first} по {last} число месяца."
+    if position == "inside":
+        return f"{window} Сейчас они будут учтены за <b>{fmt.period(period)}</b>."
+    if position == "before":
+        return (
+            f"{window} Приём ещё не начался, но показания можно передать уже сейчас: "
+            f"они будут учтены за <b>{fmt.period(period)}</b>."
+        )
+    return (
+        f"{window} Приём за этот месяц закончился, поэтому сейчас показания будут учтены "
+        f"за <b>{fmt.period(period)}</b>."
+    )
+
+
+def meter_title(serial: str, scheme: int, digits: int) -> str:
+    return (
+        f"<b>Счётчик № {fmt.esc(serial)}</b> — {SCHEMES.get(scheme, str(scheme))}, "
+        f"{fmt.plural(digits, 'знак', 'знака', 'знаков')} до запятой"
+    )
+
+
+def last_reading_line(scheme: int, zone: int, value: Decimal, taken_on: date) -> str:
+    return f"   {zone_name(scheme, zone)}: {fmt.number(value)} от {fmt.day(taken_on)}"
+
+
+def no_reading_line(scheme: int, zone: int) -> str:
+    return f"   {zone_name(scheme, zone)}: принятых показаний пока нет"
+
+
+LAST_ACCEPTED = "   Последние принятые показания:"
+
+
+def verification_expired(until: date) -> str:
+    return (
+        f"⚠️ Срок поверки счётчика истёк {fmt.day(until)}. Показания мы примем, но без "
+        "поверки расчёт могут перевести на норматив. Что сделать: вызовите аккредитованную "
+        "метрологическую службу для поверки или замените счётчик, затем пришлите акт поверки "
+        "(или замены) через «✉️ Общение», тема «Приборы учета»."
+    )
+
+
+CHOOSE_METER = "Чтобы передать показания, выберите счётчик кнопкой ниже."
+
+
+# --- the ReadingEntry dialog -------------------------------------------------------------------
+
+
+def ask_value(
+    serial: str, scheme: int, zone: int, digits: int, previous: Decimal | None, period: date
+) -> str:
+    lines = [
+        f"Счётчик № {fmt.esc(serial)}, период — {fmt.period(period)}.",
+        f"Введите показание{ZONE_ACCUSATIVE.get(scheme, {}).get(zone, f' T{zone}')}: "
+        f"число до {fmt.plural(digits, 'знака', 'знаков', 'знаков')} до запятой и не больше "
+        "двух после, например <code>12345,6</code>.",
+    ]
+    if previous is not None:
+        lines.append(f"Предыдущее принятое показание: {fmt.number(previous)}.")
+    return "\n".join(lines)
+
+
+NOT_A_NUMBER = (
+    "Это не похоже на показание. Введите только цифры счётчика, дробную часть — через запятую "
+    "или точку, например <code>12345,6</code>."
+)
+TOO_MANY_DECIMALS = (
+    "После запятой можно указать не больше двух цифр. Введите показание ещё раз, "
+    "например <code>12345,67</code>."
+)
+
+
+def too_many_digits(digits: int) -> str:
+    return (
+        f"У этого счётчика {fmt.plural(digits, 'разряд', 'разряда', 'разрядов')} до запятой, "
+        "а в числе больше. Проверьте показание и введите его ещё раз: красные цифры после "
+        "запятой можно не вводить."
+    )
+
+
+def too_low(previous: Decimal, taken_on: date | None) -> str:
+    when = f" от {fmt.day(taken_on)}" if taken_on else ""
+    return (
+        f"Показание не может быть меньше предыдущего принятого ({fmt.number(previous)}{when}). "
+        "Проверьте цифры и введите показание ещё раз."
+    )
+
+
+def rollover(previous: Decimal, value: Decimal, consumption: Decimal, digits: int) -> str:
+    top = "9" * digits
+    return (
+        f"Новое показание {fmt.number(value)} меньше предыдущего ({fmt.number(previous)}). "
+        f"Похоже, счётчик дошёл до {top} и начал счёт с нуля. Тогда расход составит "
+        f"{kwh(consumption)}. Подтвердите, что это так."
+    )
+
+
+def unusual(consumption: Decimal, average: Decimal) -> str:
+    return (
+        f"Расход {kwh(consumption)} более чем в три раза превышает ваш обычный: в среднем за "
+        f"последние полгода — {kwh(average)} в месяц. Проверьте цифры. Вы уверены?"
+    )
+
+
+ASK_PHOTO = (
+    "Если хотите, пришлите фото счётчика, на котором видны показания, — оно сохранится вместе "
+    "с показаниями. Или нажмите «Без фото»."
+)
+PHOTO_EXPECTED = "Пришлите фото счётчика (как фотографию или файл JPEG/PNG) или нажмите «Без фото»."
+PHOTO_UNSUPPORTED = (
+    "Этот файл не похож на фотографию. Пришлите фото JPEG/PNG или нажмите «Без фото»."
+)
+PHOTO_SAVED = "Фото счётчика получено."
+
+
+def photo_too_big(limit_mb: int) -> str:
+    return f"Фото слишком большое: максимум {limit_mb} МБ. Пришлите фото поменьше или нажмите «Без фото»."
+
+
+def summary(
+    serial: str,
+    scheme: int,
+    period: date,
+    lines: list[tuple[int, Decimal, Decimal | None, Decimal | None, bool, Decimal | None]],
+    total_cost: Decimal | None,
+    has_photo: bool,
+) -> str:
+    """lines: (zone, value, consumption, price, rollover, cost)."""
+    out = [
+        f"<b>Проверьте показания</b> счётчика № {fmt.esc(serial)} за {fmt.period(period)}:",
+        "",
+    ]
+    for zone, value, consumption, price, rolled, cost in lines:
+        row = f"• {zone_name(scheme, zone)}: <b>{fmt.number(value)}</b>"
+        if consumption is not None:
+            row += f", расход {kwh(consumption)}"
+            if rolled:
+                row += " (счётчик прошёл через ноль)"
+            if cost is not None and price is not None:
+                row += f" × {fmt.number(price, 4)} ₽ = {fmt.money(cost)}"
+        else:
+            row += " (предыдущих показаний нет, расход посчитаем по счёту)"
+        out.append(row)
+    if total_cost is not None:
+        out += [
+            "",
+            f"Ориентировочно к начислению: <b>{fmt.money(total_cost)}</b> по действующему тарифу.",
+        ]
+    out.append("Фото счётчика: приложено." if has_photo else "Фото счётчика: без фото.")
+    out += ["", "Если всё верно, нажмите «Подтвердить»."]
+    return "\n".join(out)
+
+
+def accepted(reference: str, period: date, replaced: bool) -> str:
+    text = f"✅ Показания приняты за {fmt.period(period)}. Номер обращения: <b>{reference}</b>."
+    if replaced:
+        text += "\nОни заменили показания, переданные ранее за этот период; в истории видны оба."
+    return text
+
+
+def already_accepted(reference: str) -> str:
+    return f"Эти показания уже приняты, номер {reference}."
+
+
+SUBMISSION_CONFLICT = "В эту же секунду сохранялись другие показания по этому счётчику. Нажмите «Подтвердить» ещё раз."
+METER_GONE = "Этот счётчик не найден по текущему лицевому счёту. Откройте «🔢 Показания» заново."
+DIALOG_EXPIRED = "Этот шаг уже пройден или устарел. Откройте «🔢 Показания» заново."
+
+
+# --- history -----------------------------------------------------------------------------------
+
+HISTORY_TITLE = "<b>История показаний</b> за последние 12 месяцев"
+HISTORY_EMPTY = "По этому счётчику пока нет показаний за последние 12 месяцев."
+CHART_Y = KWH
+CHART_ESTIMATED = "расчётное"
+HISTORY_WAIT = "Готовлю историю и график…"
+
+
+def history_meter_title(serial: str, scheme: int) -> str:
+    return f"<b>Счётчик № {fmt.esc(serial)}</b> ({SCHEMES.get(scheme, str(scheme))})"
+
+
+def history_line(
+    scheme: int,
+    period: date,
+    zone: int,
+    value: Decimal,
+    consumption: Decimal | None,
+    status: ReadingStatus,
+    source: ReadingSource,
+    reason: str | None,
+    replaced: bool,
+) -> str:
+    parts = [f"{period:%m.%Y} {zone_name(scheme, zone)}: {fmt.number(value)}"]
+    if consumption is not None:
+        parts.append(f"расход {kwh(consumption)}")
+    state = STATUS[status]
+    if status == ReadingStatus.REJECTED and reason:
+        state += f": {fmt.esc(reason)}"
+    if status == ReadingStatus.ACCEPTED:
+        state += f", {SOURCE[source]}"
+    parts.append(state)
+    line = " — ".join(parts)
+    return f"<s>{line}</s> (заменено)" if replaced else line
+
+
+def chart_title(serial: str) -> str:
+    return f"Счётчик № {serial}: расход по месяцам, {KWH}"
+
+
+def chart_month(period: date) -> str:
+    return f"{fmt.MONTHS_NOMINATIVE[period.month - 1][:3]} {period:%y}"
+
+
+CHART_CAPTION = "График расхода по месяцам. Расчётные месяцы заштрихованы."
+
+
+# --- export (command line) ---------------------------------------------------------------------
+
+EXPORT_BAD_PERIOD = "Период указывается как ГГГГ-ММ, например 2026-11."
+
+
+def export_done(count: int, period: date, out: str) -> str:
+    rows = fmt.plural(count, "строка", "строки", "строк")
+    return f"Выгружено показаний за {fmt.period(period)}: {rows} → {out}"

@@ -1,0 +1,712 @@
+"""Meter readings: parsing and validating a value, the reading window, submission with
+replacement and idempotency, the history per meter and zone, and the export for billing."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Account, Meter, Reading, ReadingSource, ReadingStatus, ReadingSubmission
+from services import tariffs
+from services.errors import DomainError, NotFound
+from services.files import store_file
+from services.periods import period_of, shift
+from services.registry import DELIMITER, format_date, format_decimal
+
+# Reference numbers look like «П-2026-000042» (П for «показания»), as the web cabinet prints them.
+REFERENCE_PREFIX = "П"
+# A counter "rolled over" when the previous value was in the top 10 % of its capacity
+# and the new one is in the bottom 10 %.
+ROLLOVER_SHARE = Decimal("0.1")
+# Consumption above this many times the monthly average asks «Вы уверены?».
+UNUSUAL_FACTOR = Decimal(3)
+AVERAGE_MONTHS = 6
+HISTORY_MONTHS = 12
+MAX_DECIMALS = 2
+EXPORT_HEADER = ("account", "meter", "zone", "reading_date", "value", "source", "submitted_at")
+
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
+_NUMBER = re.compile(r"([0-9]+)(?:[.,]([0-9]*))?")
+_LIVE_STATUSES = (ReadingStatus.ACCEPTED, ReadingStatus.ESTIMATED)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class ReadingError(DomainError):
+    """The value cannot be taken; the handler re-asks with the reason."""
+
+
+class NotANumber(ReadingError):
+    pass
+
+
+class TooManyDecimals(ReadingError):
+    def __init__(self, allowed: int = MAX_DECIMALS) -> None:
+        super().__init__(f"more than {allowed} decimals")
+        self.allowed = allowed
+
+
+class TooManyDigits(ReadingError):
+    def __init__(self, digits: int) -> None:
+        super().__init__(f"more than {digits} integer digits")
+        self.digits = digits
+
+
+class ReadingTooLow(ReadingError):
+    def __init__(self, previous: Decimal, taken_on: date | None = None) -> None:
+        super().__init__(f"below the previous reading {previous}")
+        self.previous = previous
+        self.taken_on = taken_on
+
+
+class MeterNotFound(NotFound):
+    """No such active meter on the account (a stale button or another account's meter)."""
+
+
+class SubmissionConflict(DomainError):
+    """Another submission for the same meter and period was being saved at the same moment."""
+
+
+# --- parsing and the pure rules ----------------------------------------------------------------
+
+
+def parse_reading(text: str, digits: int) -> Decimal:
+    """«12 345,6» → Decimal("12345.6"); at most `digits` integer digits and two decimals."""
+    compact = _SPACES.sub("", text)
+    match = _NUMBER.fullmatch(compact)
+    if match is None:
+        raise NotANumber(text)
+    integer, fraction = match[1], match[2] or ""
+    if len(fraction) > MAX_DECIMALS:
+        raise TooManyDecimals()
+    try:
+        value = Decimal(f"{integer}.{fraction or '0'}")
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits digits only
+        raise NotANumber(text) from exc
+    if value >= capacity(digits):
+        raise TooManyDigits(digits)
+    return value.quantize(Decimal("0.01"))
+
+
+def capacity(digits: int) -> Decimal:
+    """The value after which the counter shows zeros again: 10^digits."""
+    return Decimal(10) ** digits
+
+
+def is_rollover(previous: Decimal, value: Decimal, digits: int) -> bool:
+    """Below the previous value, but the previous was near the top and the new one is small."""
+    top = capacity(digits)
+    return (
+        value < previous and previous >= top * (1 - ROLLOVER_SHARE) and value < top * ROLLOVER_SHARE
+    )
+
+
+def consumption_between(previous: Decimal, value: Decimal, digits: int) -> Decimal:
+    """kWh between two readings; through zero when the counter rolled over."""
+    if is_rollover(previous, value, digits):
+        return capacity(digits) - previous + value
+    return value - previous
+
+
+class Caution(enum.StrEnum):
+    ROLLOVER = "rollover"
+    UNUSUAL = "unusual"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneCheck:
+    """What a valid value means: consumption since the previous reading and what to confirm."""
+
+    zone: int
+    value: Decimal
+    previous: Decimal | None
+    previous_taken_on: date | None
+    consumption: Decimal | None
+    average: Decimal | None
+    warnings: tuple[Caution, ...] = ()
+
+
+def classify(
+    value: Decimal,
+    previous: Decimal | None,
+    digits: int,
+    average: Decimal | None,
+    months: int = 1,
+) -> tuple[Decimal | None, tuple[Caution, ...]]:
+    """The monotonic and rollover rules: (consumption, warnings) or ReadingTooLow.
+
+    `average` is the usual monthly consumption; `months` how many periods the consumption spans.
+    """
+    if previous is None:
+        return None, ()
+    warnings: list[Caution] = []
+    if value < previous:
+        if not is_rollover(previous, value, digits):
+            raise ReadingTooLow(previous)
+        warnings.append(Caution.ROLLOVER)
+    consumption = consumption_between(previous, value, digits)
+    if (
+        average is not None
+        and average > 0
+        and consumption > UNUSUAL_FACTOR * average * max(months, 1)
+    ):
+        warnings.append(Caution.UNUSUAL)
+    return consumption, tuple(warnings)
+
+
+# --- the reading window ------------------------------------------------------------------------
+
+
+class WindowPosition(enum.StrEnum):
+    BEFORE = "before"
+    INSIDE = "inside"
+    AFTER = "after"
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodChoice:
+    """For which billing period readings sent `today` count, and why."""
+
+    period: date
+    position: WindowPosition
+    first_day: int
+    last_day: int
+
+
+def period_for(today: date, window: tuple[int, int]) -> PeriodChoice:
+    """Inside the window and before it: this month's period; after it: next month's."""
+    first, last = window
+    if today.day < first:
+        return PeriodChoice(period_of(today), WindowPosition.BEFORE, first, last)
+    if today.day > last:
+        return PeriodChoice(shift(period_of(today), 1), WindowPosition.AFTER, first, last)
+    return PeriodChoice(period_of(today), WindowPosition.INSIDE, first, last)
+
+
+# --- meters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LastReading:
+    value: Decimal
+    taken_on: date
+    period: date
+
+
+@dataclass(frozen=True, slots=True)
+class MeterOverview:
+    id: int
+    serial_number: str
+    zones: int
+    digits: int
+    verified_until: date | None
+    verification_expired: bool
+    last: dict[int, LastReading]
+
+
+async def get_meter(session: AsyncSession, account_id: int, meter_id: int) -> Meter:
+    meter = await session.get(Meter, meter_id)
+    if meter is None or meter.account_id != account_id or not meter.is_active:
+        raise MeterNotFound(str(meter_id))
+    return meter
+
+
+def verification_expired(meter: Meter, today: date) -> bool:
+    return meter.verified_until is not None and meter.verified_until < today
+
+
+async def meters_overview(
+    session: AsyncSession, account_id: int, today: date
+) -> list[MeterOverview]:
+    """Every active meter of the account with its last accepted reading per zone."""
+    meters = (
+        await session.scalars(
+            select(Meter)
+            .where(Meter.account_id == account_id, Meter.is_active.is_(True))
+            .order_by(Meter.id)
+        )
+    ).all()
+    result = []
+    for meter in meters:
+        last: dict[int, LastReading] = {}
+        for zone in range(1, meter.zones + 1):
+            reading = await _last_accepted(session, meter.id, zone, before=None)
+            if reading is not None:
+                last[zone] = LastReading(reading.value, reading.taken_on, reading.period)
+        result.append(
+            MeterOverview(
+                meter.id,
+                meter.serial_number,
+                meter.zones,
+                meter.digits,
+                meter.verified_until,
+                verification_expired(meter, today),
+                last,
+            )
+        )
+    return result
+
+
+async def _last_accepted(
+    session: AsyncSession, meter_id: int, zone: int, *, before: date | None
+) -> Reading | None:
+    """The newest live accepted reading of a zone, optionally of a period before `before`."""
+    query = select(Reading).where(
+        Reading.meter_id == meter_id,
+        Reading.zone == zone,
+        Reading.replaced_by_id.is_(None),
+        Reading.status == ReadingStatus.ACCEPTED,
+    )
+    if before is not None:
+        query = query.where(Reading.period < before)
+    reading: Reading | None = await session.scalar(
+        query.order_by(Reading.period.desc(), Reading.id.desc()).limit(1)
+    )
+    return reading
+
+
+async def previous_value(
+    session: AsyncSession, meter_id: int, zone: int, period: date
+) -> Decimal | None:
+    """The last accepted value of a zone before `period`: the floor for a new reading."""
+    reading = await _last_accepted(session, meter_id, zone, before=period)
+    return reading.value if reading is not None else None
+
+
+def _months_between(earlier: date, later: date) -> int:
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+async def average_consumption(
+    session: AsyncSession, meter: Meter, zone: int, period: date
+) -> Decimal | None:
+    """Average monthly consumption over the last 6 periods before `period` (None if unknown)."""
+    points = (
+        await session.scalars(
+            select(Reading)
+            .where(
+                Reading.meter_id == meter.id,
+                Reading.zone == zone,
+                Reading.replaced_by_id.is_(None),
+                Reading.status.in_(_LIVE_STATUSES),
+                Reading.period >= shift(period, -(AVERAGE_MONTHS + 1)),
+                Reading.period < period,
+            )
+            .order_by(Reading.period)
+        )
+    ).all()
+    if len(points) < 2:
+        return None
+    total = sum(
+        (consumption_between(a.value, b.value, meter.digits) for a, b in pairwise(points)),
+        Decimal(0),
+    )
+    months = _months_between(points[0].period, points[-1].period)
+    return (total / months).quantize(Decimal("0.01")) if months > 0 else None
+
+
+async def check_value(
+    session: AsyncSession, account_id: int, meter_id: int, zone: int, text: str, period: date
+) -> ZoneCheck:
+    """Parse and validate one zone's value for `period`; raises a ReadingError with the reason."""
+    meter = await get_meter(session, account_id, meter_id)
+    value = parse_reading(text, meter.digits)
+    previous = await _last_accepted(session, meter.id, zone, before=period)
+    average = await average_consumption(session, meter, zone, period)
+    months = _months_between(previous.period, period) if previous is not None else 1
+    try:
+        consumption, warnings = classify(value, previous.value if previous else None,
+                                         meter.digits, average, months)  # fmt: skip
+    except ReadingTooLow as exc:
+        raise ReadingTooLow(exc.previous, previous.taken_on if previous else None) from None
+    return ZoneCheck(
+        zone,
+        value,
+        previous.value if previous else None,
+        previous.taken_on if previous else None,
+        consumption,
+        average,
+        warnings,
+    )
+
+
+# --- summary and submission --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryLine:
+    zone: int
+    value: Decimal
+    previous: Decimal | None
+    consumption: Decimal | None
+    rollover: bool
+    price: Decimal | None
+    cost: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    meter_id: int
+    serial_number: str
+    zones: int
+    period: date
+    lines: list[SummaryLine]
+    total_cost: Decimal | None
+
+
+async def summarize(
+    session: AsyncSession, account_id: int, meter_id: int, values: dict[int, Decimal], period: date
+) -> Summary:
+    """Consumption per zone and its estimated cost at the tariff in force for `period`."""
+    meter = await get_meter(session, account_id, meter_id)
+    prices = await tariffs.tariffs_in_force(session, meter.zones, period)
+    lines = []
+    for zone in sorted(values):
+        value = values[zone]
+        previous = await _last_accepted(session, meter.id, zone, before=period)
+        consumption = consumption_between(previous.value, value, meter.digits) if previous else None
+        tariff = prices.get(zone)
+        line_cost = (
+            tariffs.cost(consumption, tariff.price)
+            if consumption is not None and tariff is not None
+            else None
+        )
+        lines.append(
+            SummaryLine(
+                zone,
+                value,
+                previous.value if previous else None,
+                consumption,
+                previous is not None and is_rollover(previous.value, value, meter.digits),
+                tariff.price if tariff else None,
+                line_cost,
+            )
+        )
+    costs = [line.cost for line in lines]
+    total = sum((c for c in costs if c is not None), Decimal(0)) if None not in costs else None
+    return Summary(meter.id, meter.serial_number, meter.zones, period, lines, total)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    reference: str
+    period: date
+    duplicate: bool
+    replaced: bool = False
+
+
+def _reference(year: int, submission_id: int) -> str:
+    return f"{REFERENCE_PREFIX}-{year}-{submission_id:06d}"
+
+
+async def find_submission(session: AsyncSession, idempotency_key: str) -> SubmissionResult | None:
+    """The submission already stored under this key (a second press of «Подтвердить»)."""
+    row = (
+        await session.execute(
+            select(ReadingSubmission.reference, Reading.period)
+            .join(Reading, Reading.submission_id == ReadingSubmission.id)
+            .where(ReadingSubmission.idempotency_key == idempotency_key)
+            .limit(1)
+        )
+    ).first()
+    if row is None or row.reference is None:
+        return None
+    return SubmissionResult(row.reference, row.period, duplicate=True)
+
+
+async def store_photo(
+    session: AsyncSession,
+    upload_dir: Path,
+    data: bytes,
+    *,
+    limit_mb: int,
+    telegram_file_id: str | None,
+    telegram_file_unique_id: str | None,
+) -> int:
+    """Keep the meter photo until the submission is confirmed; returns the stored file id."""
+    stored = await store_file(
+        session,
+        upload_dir,
+        data,
+        filename=None,
+        limit_mb=limit_mb,
+        telegram_file_id=telegram_file_id,
+        telegram_file_unique_id=telegram_file_unique_id,
+    )
+    await session.commit()
+    return stored.id
+
+
+async def submit(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    meter_id: int,
+    values: dict[int, Decimal],
+    period: date,
+    idempotency_key: str,
+    today: date,
+    now: datetime,
+    login_id: int | None = None,
+    telegram_user_id: int | None = None,
+    photo_file_id: int | None = None,
+) -> SubmissionResult:
+    """Store one confirmed submission; the same key stored twice gives the first result back.
+
+    A live reading of the same meter, zone and period is replaced (kept in the history).
+    """
+    existing = await find_submission(session, idempotency_key)
+    if existing is not None:
+        return existing
+    meter = await get_meter(session, account_id, meter_id)
+    for zone, value in values.items():
+        if not 1 <= zone <= meter.zones:
+            raise MeterNotFound(f"{meter_id}/{zone}")
+        parse_reading(str(value), meter.digits)
+    try:
+        result = await _store(
+            session, meter, values, period, idempotency_key, today, now,
+            login_id, telegram_user_id, photo_file_id,
+        )  # fmt: skip
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await find_submission(session, idempotency_key)
+        if existing is not None:
+            return existing
+        raise SubmissionConflict(str(meter_id)) from None
+    return result
+
+
+async def _store(
+    session: AsyncSession,
+    meter: Meter,
+    values: dict[int, Decimal],
+    period: date,
+    idempotency_key: str,
+    today: date,
+    now: datetime,
+    login_id: int | None,
+    telegram_user_id: int | None,
+    photo_file_id: int | None,
+) -> SubmissionResult:
+    submission = ReadingSubmission(
+        meter_id=meter.id,
+        login_id=login_id,
+        telegram_user_id=telegram_user_id,
+        idempotency_key=idempotency_key,
+        photo_file_id=photo_file_id,
+        created_at=now,
+    )
+    session.add(submission)
+    await session.flush()  # a concurrent press with the same key fails here
+    submission.reference = _reference(today.year, submission.id)
+    replaced = False
+    for zone in sorted(values):
+        old = await session.scalar(
+            select(Reading).where(
+                Reading.meter_id == meter.id,
+                Reading.zone == zone,
+                Reading.period == period,
+                Reading.replaced_by_id.is_(None),
+            )
+        )
+        if old is not None:
+            # Leave the «one live reading» index before the new row enters it; points at itself
+            # for a moment, then at its replacement.
+            old.replaced_by_id = old.id
+            await session.flush()
+            replaced = True
+        new = Reading(
+            meter_id=meter.id,
+            zone=zone,
+            period=period,
+            value=values[zone],
+            source=ReadingSource.SUBSCRIBER,
+            status=ReadingStatus.ACCEPTED,
+            taken_on=today,
+            submitted_at=now,
+            submission_id=submission.id,
+        )
+        session.add(new)
+        await session.flush()
+        if old is not None:
+            old.replaced_by_id = new.id
+    await session.flush()
+    return SubmissionResult(submission.reference, period, duplicate=False, replaced=replaced)
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    period: date
+    zone: int
+    value: Decimal
+    consumption: Decimal | None
+    status: ReadingStatus
+    source: ReadingSource
+    reject_reason: str | None
+    replaced: bool
+    taken_on: date
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterHistory:
+    meter_id: int
+    serial_number: str
+    zones: int
+    periods: list[date]
+    entries: list[HistoryEntry]
+    # period → zone → consumption of the live reading (None when unknown)
+    monthly: dict[date, dict[int, Decimal | None]] = field(default_factory=dict)
+    # periods whose live readings are estimated by billing
+    estimated: set[date] = field(default_factory=set)
+
+
+async def history(
+    session: AsyncSession, account_id: int, today: date, months: int = HISTORY_MONTHS
+) -> list[MeterHistory]:
+    """The last `months` periods with readings per meter and zone, newest first in `entries`."""
+    current = period_of(today)
+    earliest = shift(current, -(months + 1))
+    meters = (
+        await session.scalars(
+            select(Meter)
+            .where(Meter.account_id == account_id, Meter.is_active.is_(True))
+            .order_by(Meter.id)
+        )
+    ).all()
+    result = []
+    for meter in meters:
+        rows = (
+            await session.execute(
+                select(Reading, ReadingSubmission.reference)
+                .outerjoin(ReadingSubmission, ReadingSubmission.id == Reading.submission_id)
+                .where(
+                    Reading.meter_id == meter.id,
+                    Reading.period >= earliest,
+                    Reading.period <= shift(current, 1),
+                )
+                .order_by(Reading.period, Reading.zone, Reading.submitted_at, Reading.id)
+            )
+        ).all()
+        result.append(_meter_history(meter, [(r, ref) for r, ref in rows], months))
+    return result
+
+
+def _meter_history(
+    meter: Meter, rows: list[tuple[Reading, str | None]], months: int
+) -> MeterHistory:
+    periods = sorted({reading.period for reading, _ in rows})
+    shown = periods[-months:]
+    previous_live: dict[int, Decimal] = {}
+    entries: list[HistoryEntry] = []
+    monthly: dict[date, dict[int, Decimal | None]] = defaultdict(dict)
+    estimated: set[date] = set()
+    for period in periods:
+        period_rows = [(r, ref) for r, ref in rows if r.period == period]
+        live_values: dict[int, Decimal] = {}
+        for reading, reference in period_rows:
+            base = previous_live.get(reading.zone)
+            consumption = (
+                consumption_between(base, reading.value, meter.digits)
+                if base is not None and reading.status != ReadingStatus.REJECTED
+                else None
+            )
+            live = reading.replaced_by_id is None
+            if live and reading.status != ReadingStatus.REJECTED:
+                live_values[reading.zone] = reading.value
+                if period in shown:
+                    monthly[period][reading.zone] = consumption
+                    if reading.status == ReadingStatus.ESTIMATED:
+                        estimated.add(period)
+            if period in shown:
+                entries.append(
+                    HistoryEntry(
+                        period, reading.zone, reading.value, consumption, reading.status,
+                        reading.source, reading.reject_reason, not live, reading.taken_on,
+                        reference,
+                    )
+                )  # fmt: skip
+        previous_live.update(live_values)
+    entries.sort(key=lambda e: (e.period, -e.zone), reverse=True)
+    return MeterHistory(
+        meter.id, meter.serial_number, meter.zones, shown, entries, dict(monthly), estimated
+    )
+
+
+# --- export for the billing system -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    account: str
+    meter: str
+    zone: int
+    reading_date: date
+    value: Decimal
+    source: ReadingSource
+    submitted_at: datetime
+
+
+async def export_rows(session: AsyncSession, period: date) -> list[ExportRow]:
+    """One row per accepted live reading of `period`: the latest replacement only."""
+    rows = (
+        await session.execute(
+            select(Account.number, Meter.serial_number, Reading)
+            .join(Meter, Meter.id == Reading.meter_id)
+            .join(Account, Account.id == Meter.account_id)
+            .where(
+                Reading.period == period_of(period),
+                Reading.replaced_by_id.is_(None),
+                Reading.status == ReadingStatus.ACCEPTED,
+            )
+            .order_by(Account.number, Meter.serial_number, Reading.zone)
+        )
+    ).all()
+    return [
+        ExportRow(number, serial, r.zone, r.taken_on, r.value, r.source, r.submitted_at)
+        for number, serial, r in rows
+    ]
+
+
+def format_timestamp(moment: datetime, zone: ZoneInfo) -> str:
+    """«20.11.2026 12:00:05»: the registry's date spelling plus the time in the supplier's TZ."""
+    return f"{format_date(moment.astimezone(zone))} {moment.astimezone(zone):%H:%M:%S}"
+
+
+def export_csv(rows: list[ExportRow], zone: ZoneInfo) -> str:
+    """`;`-separated like the registry import, header first; numbers and dates in its spelling."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\n")
+    writer.writerow(EXPORT_HEADER)
+    for row in rows:
+        writer.writerow(
+            (
+                row.account,
+                row.meter,
+                row.zone,
+                format_date(row.reading_date),
+                format_decimal(row.value),
+                row.source.value,
+                format_timestamp(row.submitted_at, zone),
+            )
+        )
+    return buffer.getvalue()

@@ -1,0 +1,158 @@
+"""«📄 Договоры» end to end: linking with right and wrong data, lockout, switching, unlinking."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from models import AccountLink
+from services.identity import resolve_viewer
+from tests.e2e.conftest import Cabinet
+
+USER = 1001
+
+
+async def _type_and_save(user: Any, number: str, surname: str, serial: str) -> None:
+    """From the account number question to «Сохранить»."""
+    await user.send(number)
+    await user.expect("фамилию владельца")
+    await user.send(surname)
+    await user.expect("заводской номер")
+    await user.send(serial)
+    await user.expect("Проверьте данные")
+    await user.press("Подтвердить")
+    await user.expect("Нажмите «Сохранить»")
+    await user.press("Сохранить")
+
+
+async def _link(user: Any, number: str, surname: str, serial: str) -> None:
+    """The whole LinkAccount dialog from the «Договоры» section."""
+    await user.press("➕ Подключить бытового абонента")
+    await user.expect("тип абонента")
+    await user.press("Физ.лицо")
+    await user.expect("номер лицевого счёта")
+    await _type_and_save(user, number, surname, serial)
+
+
+async def _current_number(cabinet: Cabinet) -> str | None:
+    async with cabinet.sessions() as session:
+        viewer = await resolve_viewer(session, USER, USER)
+        return viewer.account.number if viewer.account else None
+
+
+async def test_link_with_right_data_then_switch_and_unlink(cabinet: Cabinet) -> None:
+    demo = await cabinet.seed_demo()
+    await cabinet.login_as(USER)
+    first, second = demo.accounts[0], demo.accounts[3]
+    user = cabinet.user(USER)
+
+    await user.send("📄 Договоры")
+    await user.expect(f"№ {first.number}")
+    await _link(user, second.number, second.holder_surname.upper(), second.serials[0])
+    linked = await user.expect("Лицевой счёт подключён")
+    assert second.number in linked.content_text and "Владелец" in linked.content_text
+    assert "Сделать его текущим" in linked.content_text  # the first account stays current
+    assert await _current_number(cabinet) == first.number
+
+    await user.send("📄 Договоры")
+    await user.expect(second.number)
+    await user.press(f"№ {second.number}")
+    await user.expect("Адрес")
+    await user.press("Сделать текущим")
+    await user.expect(f"Текущий лицевой счёт — № {second.number}")
+    assert await _current_number(cabinet) == second.number
+    async with cabinet.sessions() as session:
+        current = (
+            await session.scalars(select(AccountLink).where(AccountLink.is_current.is_(True)))
+        ).all()
+        assert len(current) == 1
+
+    await user.press(f"✅ № {second.number}")
+    await user.expect("Владелец")
+    await user.press("Отвязать")
+    await user.expect("Отвязать лицевой счёт")
+    await user.press("Да, отвязать")
+    done = await user.expect(f"Лицевой счёт № {second.number} отвязан")
+    assert f"Текущий лицевой счёт теперь — № {first.number}" in done.content_text
+    assert await _current_number(cabinet) == first.number
+
+
+async def test_wrong_data_is_neutral_and_already_linked_is_said(cabinet: Cabinet) -> None:
+    demo = await cabinet.seed_demo()
+    await cabinet.login_as(USER)
+    target = demo.accounts[5]
+    user = cabinet.user(USER)
+    await user.send("📄 Договоры")
+    await user.expect("Ваши лицевые счета")
+
+    await _link(user, target.number, target.holder_surname, "00000000")
+    wrong_meter = await user.expect("не совпадают")
+    await _type_and_save(user, target.number, "Неправильная", target.serials[0])
+    wrong_surname = await user.expect("не совпадают")
+    assert "Осталось 3 попытки" in wrong_surname.content_text
+
+    def neutral(text: str) -> str:  # the same wording whichever field was wrong
+        return text.split("Осталось")[0]
+
+    assert neutral(wrong_meter.content_text) == neutral(wrong_surname.content_text)
+
+    await _type_and_save(user, target.number, target.holder_surname, target.serials[0])
+    await user.expect("Лицевой счёт подключён")
+
+    await user.send("📄 Договоры")
+    await user.expect("Ваши лицевые счета")
+    await user.press("➕ Подключить бытового абонента")
+    await user.expect("тип абонента")
+    await user.press("Физ.лицо")
+    await user.expect("номер лицевого счёта")
+    await user.send(demo.accounts[0].number)
+    await user.expect("уже подключён к вашей учётной записи")
+
+
+async def test_five_failures_lock_linking_until_tomorrow(cabinet: Cabinet) -> None:
+    demo = await cabinet.seed_demo()
+    await cabinet.login_as(USER)
+    target = demo.accounts[2]
+    user = cabinet.user(USER)
+    await user.send("📄 Договоры")
+    await user.expect("Ваши лицевые счета")
+    await _link(user, target.number, "Ошибкин", target.serials[0])
+    for _ in range(3):
+        await user.expect("не совпадают")
+        await _type_and_save(user, target.number, "Ошибкин", target.serials[0])
+    await user.expect("не совпадают")
+    await _type_and_save(user, target.number, target.holder_surname, "999")
+    await user.expect("временно недоступно")
+
+    # Even the right data is refused until midnight in the supplier's time zone.
+    await user.send("📄 Договоры")
+    await user.expect("Ваши лицевые счета")
+    await user.press("➕ Подключить бытового абонента")
+    await user.expect("Попробуйте снова с 00:00 21.11.2026")
+
+    cabinet.clock.set(datetime(2026, 11, 20, 23, 59))
+    await user.press("➕ Подключить бытового абонента")
+    await user.expect("временно недоступно")
+    cabinet.clock.advance(timedelta(minutes=2))  # past midnight in Moscow
+    await _link(user, target.number, target.holder_surname, target.serials[0])
+    await user.expect("Лицевой счёт подключён")
+
+
+async def test_first_linked_account_becomes_current(cabinet: Cabinet) -> None:
+    demo = await cabinet.seed_demo()
+    login_id = await cabinet.login_as(USER)
+    async with cabinet.sessions() as session:
+        link = await session.scalar(select(AccountLink).where(AccountLink.login_id == login_id))
+        assert link is not None
+        await session.delete(link)
+        await session.commit()
+    user = cabinet.user(USER)
+    await user.send("📄 Договоры")
+    await user.expect("пока не подключён ни один")
+    target = demo.accounts[7]
+    await _link(user, target.number, target.holder_surname, target.serials[0])
+    linked = await user.expect("Лицевой счёт подключён")
+    assert "Это ваш текущий лицевой счёт" in linked.content_text
+    assert await _current_number(cabinet) == target.number

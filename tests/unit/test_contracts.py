@@ -1,0 +1,90 @@
+"""Contract applications: document rules per object type, numbering, staff decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    Account,
+    AccountLink,
+    ApplicationStatus,
+    Login,
+    Notification,
+    ObjectType,
+    TelegramIdentity,
+)
+from services import contracts
+from services.contracts import DOCUMENTS, DocumentKind
+from services.files import store_file
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+async def _login(session: AsyncSession) -> int:
+    login = Login(
+        email="a@example.com", phone="+79990000000", surname="Петров", name="Пётр",
+        patronymic="Петрович", password_hash="x", consent_version="1", consent_at=NOW,
+    )  # fmt: skip
+    session.add(login)
+    await session.flush()
+    session.add(TelegramIdentity(telegram_user_id=501, chat_id=501, login_id=login.id))
+    await session.commit()
+    return login.id
+
+
+async def _file(session: AsyncSession, tmp_path: Path, data: bytes = PDF) -> int:
+    stored = await store_file(session, tmp_path, data, filename="a.pdf", limit_mb=20)
+    await session.commit()
+    return stored.id
+
+
+def test_every_object_type_asks_for_passport_and_title() -> None:
+    for object_type in ObjectType:
+        kinds = [r.kind for r in DOCUMENTS[object_type] if r.required]
+        assert DocumentKind.PASSPORT in kinds and DocumentKind.TITLE_DEED in kinds
+    assert contracts.application_number(123, 2026) == "З-2026-000123"
+
+
+async def test_submit_needs_required_documents(session: AsyncSession, tmp_path: Path) -> None:
+    login_id = await _login(session)
+    passport = await _file(session, tmp_path)
+    with pytest.raises(contracts.MissingDocuments) as caught:
+        await contracts.submit_application(
+            session, login_id, object_type=ObjectType.GARAGE, address="ул. Гаражная, 1",
+            documents={"passport": [passport]}, now=NOW, year=2026,
+        )  # fmt: skip
+    assert caught.value.kinds == (DocumentKind.TITLE_DEED, DocumentKind.GRID_CONNECTION_ACT)
+    with pytest.raises(contracts.BadAddress):
+        contracts.clean_address("  ул ")
+
+
+async def test_approve_creates_links_and_notifies(session: AsyncSession, tmp_path: Path) -> None:
+    login_id = await _login(session)
+    a, b = await _file(session, tmp_path), await _file(session, tmp_path, PDF + b"2")
+    app = await contracts.submit_application(
+        session, login_id, object_type=ObjectType.APARTMENT, address="  ул. Новая,  д. 1 ",
+        documents={"passport": [a], "title_deed": [b]}, now=NOW, year=2026,
+    )  # fmt: skip
+    assert app.number == f"З-2026-{app.id:06d}" and app.status is ApplicationStatus.SUBMITTED
+    assert app.address == "ул. Новая, д. 1" and len(app.documents) == 2
+
+    app = await contracts.take_in_work(session, app.id, now=NOW, staff_user_id=9)
+    with pytest.raises(contracts.AccountNumberInvalid):
+        await contracts.approve(session, app.id, "abc", now=NOW, staff_user_id=9)
+    app = await contracts.approve(session, app.id, "7400 0555", now=NOW, staff_user_id=9)
+    assert app.status is ApplicationStatus.APPROVED and app.account_number == "74000555"
+    account = await session.scalar(select(Account).where(Account.number == "74000555"))
+    assert account is not None and account.holder_full_name == "Петров Пётр Петрович"
+    link = await session.scalar(select(AccountLink).where(AccountLink.account_id == account.id))
+    assert link is not None and link.is_current  # the applicant had no account yet
+    kinds = [(n.kind, n.payload["status"]) for n in await session.scalars(select(Notification))]
+    assert kinds == [("contract_status", "in_progress"), ("contract_status", "approved")]
+    with pytest.raises(contracts.AlreadyDecided):
+        await contracts.reject(session, app.id, "поздно", now=NOW, staff_user_id=9)
+    assert [x.number for x in await contracts.list_applications(session, login_id)] == [app.number]

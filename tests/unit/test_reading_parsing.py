@@ -1,0 +1,175 @@
+"""Property tests for the reading parser and the monotonic/rollover rules."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from services.readings import (
+    Caution,
+    NotANumber,
+    ReadingTooLow,
+    TooManyDecimals,
+    TooManyDigits,
+    WindowPosition,
+    capacity,
+    classify,
+    consumption_between,
+    is_rollover,
+    parse_reading,
+    period_for,
+)
+
+digit_counts = st.integers(min_value=4, max_value=9)
+
+
+@st.composite
+def meter_values(draw: st.DrawFn, digits: int | None = None) -> tuple[int, Decimal]:
+    """(digits, a value the meter can show: under 10^digits, two decimals at most)."""
+    n = digits if digits is not None else draw(digit_counts)
+    cents = draw(st.integers(min_value=0, max_value=10**n * 100 - 1))
+    return n, Decimal(cents).scaleb(-2)
+
+
+def spell(value: Decimal, *, comma: bool, group: bool, places: int) -> str:
+    """How a person might type the value: grouped thousands, comma or dot, 0–2 decimals."""
+    integer, fraction = f"{value:.2f}".split(".")
+    if group:
+        head = len(integer) % 3 or 3
+        integer = " ".join(
+            [integer[:head]] + [integer[i : i + 3] for i in range(head, len(integer), 3)]
+        )
+    fraction = fraction[:places]
+    if not fraction:
+        return integer
+    return integer + ("," if comma else ".") + fraction
+
+
+@given(
+    meter_values(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([0, 1, 2]),
+    st.text(" \u00a0", max_size=2),
+)
+def test_any_spelling_of_a_valid_value_parses_back(
+    sample: tuple[int, Decimal], comma: bool, group: bool, places: int, padding: str
+) -> None:
+    digits, value = sample
+    value = value.quantize(Decimal(1).scaleb(-places)) if places < 2 else value
+    assume(value < capacity(digits))
+    typed = padding + spell(value, comma=comma, group=group, places=places) + padding
+    assert parse_reading(typed, digits) == value
+
+
+@given(digit_counts, st.integers(min_value=0, max_value=10**12))
+def test_values_beyond_the_capacity_are_refused(digits: int, extra: int) -> None:
+    with pytest.raises(TooManyDigits) as error:
+        parse_reading(str(10**digits + extra), digits)
+    assert error.value.digits == digits
+
+
+@given(meter_values(), st.integers(min_value=3, max_value=6))
+def test_more_than_two_decimals_are_refused(sample: tuple[int, Decimal], places: int) -> None:
+    digits, value = sample
+    typed = f"{value:.{places}f}".replace(".", ",")
+    with pytest.raises(TooManyDecimals):
+        parse_reading(typed, digits)
+
+
+@given(st.text(max_size=12))
+def test_garbage_is_refused_or_parsed_never_crashes(text: str) -> None:
+    try:
+        value = parse_reading(text, 9)
+    except (NotANumber, TooManyDecimals, TooManyDigits):
+        return
+    assert Decimal(0) <= value < capacity(9)
+    assert value == value.quantize(Decimal("0.01"))
+
+
+@pytest.mark.parametrize("text", ["", " ", "-5", "12a", "1,2,3", "1e5", "+", ",5", "１２", "NaN"])
+def test_not_numbers(text: str) -> None:
+    with pytest.raises(NotANumber):
+        parse_reading(text, 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12 345,6", "12345.60"), ("12345.67", "12345.67"), ("007", "7.00"), ("5,", "5.00")],
+)
+def test_examples(text: str, expected: str) -> None:
+    assert parse_reading(text, 5) == Decimal(expected)
+
+
+@given(st.data())
+def test_never_decreasing_values_give_their_difference(data: st.DataObject) -> None:
+    digits, previous = data.draw(meter_values())
+    _, value = data.draw(meter_values(digits))
+    assume(value >= previous)
+    consumption, warnings = classify(value, previous, digits, None)
+    assert consumption == value - previous
+    assert Caution.ROLLOVER not in warnings
+
+
+@given(st.data())
+def test_a_lower_value_is_a_rollover_or_refused(data: st.DataObject) -> None:
+    digits, previous = data.draw(meter_values())
+    _, value = data.draw(meter_values(digits))
+    assume(value < previous)
+    top = capacity(digits)
+    if previous >= top * Decimal("0.9") and value < top * Decimal("0.1"):
+        consumption, warnings = classify(value, previous, digits, None)
+        assert Caution.ROLLOVER in warnings
+        assert consumption == top - previous + value
+        assert consumption is not None and 0 < consumption <= top * Decimal("0.2")
+    else:
+        with pytest.raises(ReadingTooLow) as error:
+            classify(value, previous, digits, None)
+        assert error.value.previous == previous
+
+
+@given(st.data())
+def test_consumption_is_never_negative(data: st.DataObject) -> None:
+    digits, previous = data.draw(meter_values())
+    _, value = data.draw(meter_values(digits))
+    assume(value >= previous or is_rollover(previous, value, digits))
+    assert consumption_between(previous, value, digits) >= 0
+
+
+@given(
+    st.decimals(min_value=1, max_value=10_000, places=2),
+    st.decimals(min_value=0, max_value=100_000, places=2),
+    st.integers(min_value=1, max_value=6),
+)
+def test_unusual_means_over_three_times_the_average_per_month(
+    average: Decimal, consumption: Decimal, months: int
+) -> None:
+    _, warnings = classify(Decimal(1000) + consumption, Decimal(1000), 9, average, months)
+    assert (Caution.UNUSUAL in warnings) == (consumption > 3 * average * months)
+
+
+def test_no_previous_reading_no_rules() -> None:
+    assert classify(Decimal(5), None, 5, Decimal(100)) == (None, ())
+
+
+@given(st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31)),
+       st.integers(min_value=1, max_value=31), st.integers(min_value=0, max_value=30))  # fmt: skip
+def test_the_period_is_this_month_up_to_the_window_end_then_the_next(
+    today: date, first: int, length: int
+) -> None:
+    last = min(first + length, 31)
+    choice = period_for(today, (first, last))
+    if today.day > last:
+        assert choice.position == WindowPosition.AFTER
+        assert choice.period > today and choice.period.day == 1
+        assert (choice.period.year * 12 + choice.period.month) - (
+            today.year * 12 + today.month
+        ) == 1
+    else:
+        assert choice.period == today.replace(day=1)
+        expected = WindowPosition.BEFORE if today.day < first else WindowPosition.INSIDE
+        assert choice.position == expected
