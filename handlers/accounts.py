@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
@@ -26,8 +24,6 @@ from services.identity import Viewer
 
 router = Router(name="accounts")
 
-SURNAME = re.compile(r"[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' \-]{1,99}")
-SERIAL = re.compile(r"\S{1,40}")
 
 
 class LinkAccount(StatesGroup):
@@ -232,8 +228,9 @@ async def surname_back(message: Message, state: FSMContext) -> None:
 
 @router.message(LinkAccount.surname, F.text)
 async def enter_surname(message: Message, state: FSMContext) -> None:
-    surname = " ".join((message.text or "").split())
-    if not SURNAME.fullmatch(surname):
+    try:
+        surname = accounts.normalise_surname(message.text or "")
+    except accounts.BadSurname:
         await message.answer(texts.LINK_SURNAME_BAD, reply_markup=kb.back_cancel())
         return
     await state.update_data(surname=surname)
@@ -247,8 +244,9 @@ async def meter_back(message: Message, state: FSMContext) -> None:
 
 @router.message(LinkAccount.meter, F.text)
 async def enter_meter(message: Message, state: FSMContext) -> None:
-    serial = (message.text or "").strip()
-    if not SERIAL.fullmatch(serial):
+    try:
+        serial = accounts.normalise_serial(message.text or "")
+    except accounts.BadSerial:
         await message.answer(texts.LINK_METER_BAD, reply_markup=kb.back_cancel())
         return
     data = await state.update_data(meter=serial)

@@ -69,6 +69,32 @@ def normalise_account_number(text: str) -> str:
     return digits
 
 
+_SURNAME = re.compile(r"[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' \-]{1,99}")
+_SERIAL = re.compile(r"\S{1,40}")
+
+
+class BadSurname(DomainError):
+    """Not a surname: letters, hyphens, apostrophes and spaces, 2–100 characters."""
+
+
+class BadSerial(DomainError):
+    """A meter serial number is one word of at most 40 characters."""
+
+
+def normalise_surname(text: str) -> str:
+    surname = " ".join(text.split())
+    if not _SURNAME.fullmatch(surname):
+        raise BadSurname(surname[:40])
+    return surname
+
+
+def normalise_serial(text: str) -> str:
+    serial = text.strip()
+    if not _SERIAL.fullmatch(serial):
+        raise BadSerial(serial[:40])
+    return serial
+
+
 def _fold(text: str) -> str:
     """Case, «ё» and spacing do not matter when comparing names and serial numbers."""
     return " ".join(text.casefold().replace("ё", "е").split())
