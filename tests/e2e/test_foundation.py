@@ -20,7 +20,7 @@ async def test_guest_start_offers_login_and_registration(cabinet: Cabinet) -> No
 async def test_commands_are_published(cabinet: Cabinet) -> None:
     call = cabinet.emu.calls_to("setMyCommands")[-1]
     names = [command["command"] for command in call.params["commands"]]
-    assert names == ["start", "menu", "help", "cancel"]
+    assert names == ["start", "menu", "help", "cancel", "login", "register", "logout"]
 
 
 async def test_logged_in_subscriber_sees_main_menu(cabinet: Cabinet) -> None:
