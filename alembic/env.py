@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from alembic import context
 from sqlalchemy.engine import Connection
 
 import models
+from alembic import context
 from bot.db import create_engine
 
 config = context.config

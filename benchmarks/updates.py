@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -25,14 +25,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiogram import Bot, Dispatcher, F  # noqa: E402
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
-from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
-from aiogram.types import Message  # noqa: E402
+from aiogram import Bot, Dispatcher, F
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Message
 
-from bot.emulator import BotAPIEmulator  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.texts import common as texts  # noqa: E402
+from bot.emulator import BotAPIEmulator
+from bot.settings import Settings
+from bot.texts import common as texts
 
 TOKEN = "123456:BENCH"
 # (what the user sends, a fragment of the reply the bot must show)
@@ -68,7 +68,9 @@ class Result:
         )
 
 
-async def drive(emu: BotAPIEmulator, users: int, dialog: list[tuple[str, str]], name: str) -> Result:
+async def drive(
+    emu: BotAPIEmulator, users: int, dialog: list[tuple[str, str]], name: str
+) -> Result:
     latencies: list[float] = []
 
     async def one(user_id: int) -> None:
@@ -107,7 +109,7 @@ async def echo_bot(emu: BotAPIEmulator) -> Any:
 async def cabinet_bot(emu: BotAPIEmulator, database_url: str, redis_url: str | None) -> Any:
     from bot.runtime import serve
 
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=emu.base_url,
@@ -151,7 +153,9 @@ async def main() -> None:
         print(f"{date.today()} · {platform.machine()} · {platform.python_version()} · "
               f"{args.users} users × {len(CABINET_DIALOG)} updates · {database_url.split(':')[0]}"
               f"{' + Redis' if args.redis_url else ''}")  # fmt: skip
-        baseline = await measure("bare aiogram echo bot", lambda emu: echo_bot(emu), args.users, ECHO_DIALOG)
+        baseline = await measure(
+            "bare aiogram echo bot", lambda emu: echo_bot(emu), args.users, ECHO_DIALOG
+        )
         print(baseline.line())
         ours = await measure(
             "cabinet bot",
@@ -167,8 +171,8 @@ async def main() -> None:
         )
 
 
-def run(entry: Callable[[], Awaitable[None]] = main) -> None:
-    asyncio.run(entry())
+def run() -> None:
+    asyncio.run(main())
 
 
 if __name__ == "__main__":

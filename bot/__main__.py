@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     }
     parsers["import-registry"].add_argument("file", help="CSV-файл реестра (UTF-8, разделитель ;)")
     parsers["export-readings"].add_argument("--period", required=True, help="период ГГГГ-ММ")
-    parsers["export-readings"].add_argument("--out", default=None, help="файл (по умолчанию stdout)")
+    parsers["export-readings"].add_argument(
+        "--out", default=None, help="файл (по умолчанию stdout)"
+    )
     return parser
 
 

@@ -153,7 +153,15 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: A
     )
     bot = build_bot(settings)
     return Runtime(
-        settings, bot, dispatcher, engine, sessions, storage, in_flight, dict(extras), storage_engine
+        settings,
+        bot,
+        dispatcher,
+        engine,
+        sessions,
+        storage,
+        in_flight,
+        dict(extras),
+        storage_engine,
     )
 
 

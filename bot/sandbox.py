@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from bot.emulator import BotAPIEmulator, BotMessage, ChatEvent, ChatMessage, GroupMember
+from bot.emulator.state import wait_until
 from bot.emulator.users import Participant
 
 ServeFn = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
@@ -357,17 +358,14 @@ async def run_sandbox(
 async def _settle(emu: BotAPIEmulator, first_reply: float = 3.0, quiet: float = 0.4) -> None:
     """For piped input: let the bot answer a line before the next one is sent, as a person would
     wait; returns after `quiet` seconds without new API calls (or `first_reply` with none)."""
-    loop = asyncio.get_running_loop()
-    start = len(emu.calls)
-    deadline = loop.time() + first_reply
-    while len(emu.calls) == start and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-    seen = len(emu.calls)
-    while True:
-        await asyncio.sleep(quiet)
-        if len(emu.calls) == seen:
-            return
-        seen = len(emu.calls)
+
+    def more_than(count: int) -> Callable[[], bool | None]:
+        return lambda: True if len(emu.calls) > count else None
+
+    if await wait_until(emu.call_signal, more_than(len(emu.calls)), first_reply) is None:
+        return
+    while await wait_until(emu.call_signal, more_than(len(emu.calls)), quiet):
+        pass
 
 
 async def _chat_loop(

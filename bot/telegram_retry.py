@@ -61,4 +61,3 @@ class RetryMiddleware(BaseRequestMiddleware):
                 await asyncio.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
-

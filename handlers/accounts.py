@@ -25,7 +25,6 @@ from services.identity import Viewer
 router = Router(name="accounts")
 
 
-
 class LinkAccount(StatesGroup):
     subscriber_type = State()
     number = State()

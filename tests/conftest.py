@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FrozenClock
 from bot.db import create_engine, create_session_factory, upgrade_sync
 from bot.settings import Settings
 
@@ -33,7 +32,9 @@ MOSCOW_NOON = datetime(2026, 11, 20, 12, 0)  # inside the default reading window
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url.replace("+asyncpg", ""))
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 0.5):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 0.5
+        ):
             return True
     except OSError:
         return False
@@ -46,8 +47,22 @@ _printed: set[str] = set()
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
-    lines.append("PostgreSQL: " + ("reachable" if PG_AVAILABLE else f"NOT reachable at {PG_ADMIN_URL}, its tests are skipped"))
-    lines.append("Redis: " + ("reachable" if REDIS_AVAILABLE else f"NOT reachable at {REDIS_URL}, its tests are skipped"))
+    lines.append(
+        "PostgreSQL: "
+        + (
+            "reachable"
+            if PG_AVAILABLE
+            else f"NOT reachable at {PG_ADMIN_URL}, its tests are skipped"
+        )
+    )
+    lines.append(
+        "Redis: "
+        + (
+            "reachable"
+            if REDIS_AVAILABLE
+            else f"NOT reachable at {REDIS_URL}, its tests are skipped"
+        )
+    )
     return lines
 
 
@@ -152,4 +167,4 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "webhook_url": None,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)

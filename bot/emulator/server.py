@@ -380,6 +380,11 @@ class BotAPIEmulator:
         return found
 
     @property
+    def call_signal(self) -> Signal:
+        """Notified on every API call the bot makes (for waiting on «the bot went quiet»)."""
+        return self._call_signal
+
+    @property
     def webhook(self) -> WebhookConfig | None:
         return self._webhook
 

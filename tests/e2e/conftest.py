@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-from contextlib import AsyncExitStack, asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -53,7 +53,9 @@ async def test_redis_storage_survives_a_new_connection() -> None:
     from bot.app import build_storage
     from tests.conftest import make_settings
 
-    settings = make_settings(__import__("pathlib").Path("/tmp"), "sqlite+aiosqlite://", redis_url=REDIS_URL)
+    settings = make_settings(
+        __import__("pathlib").Path("/tmp"), "sqlite+aiosqlite://", redis_url=REDIS_URL
+    )
     key = StorageKey(bot_id=random.randint(10**8, 10**9), chat_id=7, user_id=7)
     storage = build_storage(settings, None, None)  # type: ignore[arg-type]
     assert isinstance(storage, RedisStorage)

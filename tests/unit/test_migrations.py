@@ -11,7 +11,7 @@ import models
 from bot.db import create_engine, downgrade_sync, upgrade_sync
 
 
-def _diff(connection):  # type: ignore[no-untyped-def]
+def _diff(connection):
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return compare_metadata(context, models.Base.metadata)
 

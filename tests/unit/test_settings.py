@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_usable_without_any_configuration() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.database_url == "sqlite+aiosqlite:///data/bot.db"
     assert settings.telegram_api_url == "https://api.telegram.org"
     assert settings.tz == "Europe/Moscow"
@@ -24,7 +24,7 @@ def test_defaults_are_usable_without_any_configuration() -> None:
 
 
 def test_plain_database_urls_get_the_async_driver() -> None:
-    settings = Settings(_env_file=None, database_url="postgresql://u:p@db/mef")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url="postgresql://u:p@db/mef")
     assert settings.database_url == "postgresql+asyncpg://u:p@db/mef"
 
 
