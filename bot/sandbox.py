@@ -149,8 +149,8 @@ class _Terminal:
             target = self.download_dir / f"{Path(name).stem}_{counter}{Path(name).suffix}"
             counter += 1
         target.write_bytes(stored.data)
-        kind = "Документ" if message.document is not None else "Фото"
-        return f"📎 {kind} сохранён: {target}"
+        saved = "Документ сохранён" if message.document is not None else "Фото сохранено"
+        return f"📎 {saved}: {target}"
 
     # ------------------------------------------------------------ acting
 

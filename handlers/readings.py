@@ -454,7 +454,7 @@ def _panel(meter: service.MeterHistory) -> charts.ChartPanel:
         for period in meter.periods:
             consumption = meter.monthly.get(period, {}).get(zone)
             values.append(float(consumption) if consumption is not None else None)
-        series.append(charts.BarSeries(texts.zone_name(meter.zones, zone), values))
+        series.append(charts.BarSeries(texts.chart_series_name(meter.zones, zone), values))
     return charts.ChartPanel(
         texts.chart_title(meter.serial_number),
         [texts.chart_month(p) for p in meter.periods],

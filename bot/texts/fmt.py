@@ -47,6 +47,12 @@ def number(value: Decimal | int, places: int = 2) -> str:
     return ("−" if Decimal(value) < 0 else "") + result
 
 
+def tariff(price: Decimal) -> str:
+    """A price per kWh with as many decimals as it has (at least two): «5,60 ₽/кВт·ч»."""
+    places = max(2, -Decimal(price).normalize().as_tuple().exponent)  # type: ignore[operator]
+    return f"{number(price, places)}{NBSP}₽/кВт·ч"
+
+
 def plural(n: int, one: str, few: str, many: str) -> str:
     """Russian plural: plural(1, "счёт", "счёта", "счетов") → «1 счёт»."""
     n_abs = abs(n) % 100

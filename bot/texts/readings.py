@@ -22,7 +22,7 @@ KWH = "кВт·ч"
 
 SCHEMES = {1: "однотарифный", 2: "двухзонный (день/ночь)", 3: "трёхзонный"}
 ZONES = {
-    1: {1: "T1"},
+    1: {1: "Показание"},
     2: {1: "T1 день", 2: "T2 ночь"},
     3: {1: "T1 день", 2: "T2 ночь", 3: "T3 полупик"},
 }
@@ -46,6 +46,11 @@ SOURCE = {
 
 def zone_name(scheme: int, zone: int) -> str:
     return ZONES.get(scheme, {}).get(zone, f"T{zone}")
+
+
+def chart_series_name(scheme: int, zone: int) -> str:
+    """The legend of a consumption bar: «Расход» for a single-zone meter, else the zone."""
+    return "Расход" if scheme == 1 else zone_name(scheme, zone)
 
 
 def kwh(value: Decimal) -> str:
@@ -201,7 +206,7 @@ def summary(
             if rolled:
                 row += " (счётчик прошёл через ноль)"
             if cost is not None and price is not None:
-                row += f" × {fmt.number(price, 4)} ₽ = {fmt.money(cost)}"
+                row += f" × {fmt.tariff(price)} = {fmt.money(cost)}"
         else:
             row += " (предыдущих показаний нет, расход посчитаем по счёту)"
         out.append(row)
@@ -216,7 +221,7 @@ def summary(
 
 
 def accepted(reference: str, period: date, replaced: bool) -> str:
-    text = f"✅ Показания приняты за {fmt.period(period)}. Номер обращения: <b>{reference}</b>."
+    text = f"✅ Показания приняты за {fmt.period(period)}. Номер подтверждения: <b>{reference}</b>."
     if replaced:
         text += "\nОни заменили показания, переданные ранее за этот период; в истории видны оба."
     return text

@@ -115,7 +115,7 @@ async def test_section_lists_every_meter_with_its_last_accepted_reading(cabinet:
     assert "Лицевой счёт № 74" in overview.text
     for meter in meters:
         assert f"Счётчик № {meter.serial_number} — однотарифный" in overview.text
-        assert f"T1: {num(await last_value(cabinet, meter))} от " in overview.text
+        assert f"Показание: {num(await last_value(cabinet, meter))} от " in overview.text
     assert "с 15 по 25 число" in overview.text and "за ноябрь 2026" in overview.text
     assert overview.inline_buttons == [
         *[[texts.BTN_ENTER.format(serial=m.serial_number)] for m in meters],
@@ -146,7 +146,7 @@ async def test_single_zone_entry_with_summary_cost_and_reference(cabinet: Cabine
     await user.expect(texts.ASK_PHOTO)
     await user.press(texts.BTN_NO_PHOTO)
     summary = await user.expect("Проверьте показания")
-    assert f"T1: {num(previous + Decimal('150.5'))}, расход 150,50 кВт·ч" in summary.text
+    assert f"Показание: {num(previous + Decimal('150.5'))}, расход 150,50 кВт·ч" in summary.text
     # Single-zone tariff from July 2026 is 5,60 ₽ per kWh: 150,5 × 5,6 = 842,80 ₽.
     assert fmt.money(Decimal("842.80")) in summary.text
     assert "без фото" in summary.text
@@ -322,7 +322,7 @@ async def test_a_second_submission_replaces_the_first_and_history_keeps_both(
     await _enter(user, previous + 120)
     await user.press(texts.BTN_CONFIRM)
     second = await user.expect("заменили показания, переданные ранее")
-    assert first.text.split("Номер обращения: ")[1] != second.text.split("Номер обращения: ")[1]
+    assert first.text.split("Номер подтверждения: ")[1] != second.text.split("Номер подтверждения: ")[1]
     old, new = await readings_of(cabinet, meter)
     assert (old.value, old.replaced_by_id) == (previous + 100, new.id)
     assert (new.value, new.replaced_by_id) == (previous + 120, None)
@@ -330,7 +330,7 @@ async def test_a_second_submission_replaces_the_first_and_history_keeps_both(
     await user.expect(texts.CHOOSE_METER)
     await user.press(texts.BTN_HISTORY)
     history = await user.expect(f"Счётчик № {meter.serial_number}")
-    assert f"11.2026 T1: {num(previous + 120)} — расход 120,00 кВт·ч — принято" in history.text
+    assert f"11.2026 Показание: {num(previous + 120)} — расход 120,00 кВт·ч — принято" in history.text
     assert "(заменено)" in history.text
 
 
