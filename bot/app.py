@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,16 +12,16 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, ErrorEvent
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.db import create_engine, create_session_factory
 from bot.fsm_storage import SqlAlchemyStorage
 from bot.middlewares import (
+    CallbackAnswers,
     DbSessionMiddleware,
     DuplicateUpdateMiddleware,
     InFlightMiddleware,
@@ -98,21 +99,15 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     """Log the update id with the stack trace; tell the user a short apology, never internals."""
     update = event.update
     log.error("update %s failed", update.update_id, exc_info=event.exception)
-    chat_id = None
-    if update.message is not None:
-        chat_id = update.message.chat.id
-    elif update.callback_query is not None:
-        try:
-            await update.callback_query.answer(texts.ERROR_APOLOGY, show_alert=True)
-            return True
-        except TelegramAPIError:
-            if isinstance(update.callback_query.message, object) and update.callback_query.message:
-                chat_id = update.callback_query.message.chat.id
-    if chat_id is not None and chat_id > 0:
-        try:
-            await bot.send_message(chat_id, texts.ERROR_APOLOGY)
-        except TelegramAPIError:
-            log.warning("could not deliver the apology for update %s", update.update_id)
+    try:
+        if update.callback_query is not None:
+            # Usually answered already by CallbackAnswers; this covers failures before it ran.
+            with contextlib.suppress(TelegramBadRequest):
+                await update.callback_query.answer(texts.ERROR_APOLOGY, show_alert=True)
+        elif update.message is not None and update.message.chat.type == "private":
+            await bot.send_message(update.message.chat.id, texts.ERROR_APOLOGY)
+    except TelegramAPIError:
+        log.warning("could not deliver the apology for update %s", update.update_id)
     return True
 
 
@@ -130,7 +125,7 @@ def build_dispatcher(
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
     dispatcher.update.outer_middleware(ViewerMiddleware())
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.callback_query.middleware(CallbackAnswers())
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*feature_routers())
     return dispatcher

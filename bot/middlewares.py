@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import Chat, TelegramObject, Update, User
+from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
+from aiogram.utils.callback_answer import CallbackAnswer, CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.texts import common as texts
 from services.identity import resolve_viewer
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -85,3 +87,23 @@ class ViewerMiddleware(BaseMiddleware):
             viewer = await resolve_viewer(data["session"], user.id, chat.id if chat else user.id)
         data["viewer"] = viewer
         return await handler(event, data)
+
+
+class CallbackAnswers(CallbackAnswerMiddleware):
+    """Answers every callback query after its handler, so buttons never spin; when the handler
+    fails, the answer is the apology (an alert), not silence."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, CallbackQuery):
+            return await handler(event, data)
+
+        async def guarded(event: TelegramObject, data: dict[str, Any]) -> Any:
+            try:
+                return await handler(event, data)
+            except Exception:
+                answer: CallbackAnswer | None = data.get("callback_answer")
+                if answer is not None and not answer.answered:
+                    answer.text, answer.show_alert = texts.ERROR_APOLOGY, True
+                raise
+
+        return await super().__call__(guarded, event, data)

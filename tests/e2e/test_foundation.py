@@ -133,3 +133,13 @@ async def test_unknown_methods_would_fail_the_test(cabinet: Cabinet) -> None:
             assert response.status == 404
     assert cabinet.emu.unexpected_calls
     cabinet.emu.unexpected_calls.clear()
+
+
+async def test_a_failing_button_answers_with_an_apology(cabinet: Cabinet) -> None:
+    user = cabinet.user(1009)
+    await user.send("/start")
+    await user.expect("личный кабинет абонента")
+    cabinet.emu.inject_failure("sendMessage", status=400)
+    await user.press(texts.BTN_LOGIN)
+    answer = await user.expect_callback_answer()
+    assert answer.text == texts.ERROR_APOLOGY and answer.show_alert

@@ -322,7 +322,10 @@ async def test_a_second_submission_replaces_the_first_and_history_keeps_both(
     await _enter(user, previous + 120)
     await user.press(texts.BTN_CONFIRM)
     second = await user.expect("заменили показания, переданные ранее")
-    assert first.text.split("Номер подтверждения: ")[1] != second.text.split("Номер подтверждения: ")[1]
+    assert (
+        first.text.split("Номер подтверждения: ")[1]
+        != second.text.split("Номер подтверждения: ")[1]
+    )
     old, new = await readings_of(cabinet, meter)
     assert (old.value, old.replaced_by_id) == (previous + 100, new.id)
     assert (new.value, new.replaced_by_id) == (previous + 120, None)
@@ -330,7 +333,9 @@ async def test_a_second_submission_replaces_the_first_and_history_keeps_both(
     await user.expect(texts.CHOOSE_METER)
     await user.press(texts.BTN_HISTORY)
     history = await user.expect(f"Счётчик № {meter.serial_number}")
-    assert f"11.2026 Показание: {num(previous + 120)} — расход 120,00 кВт·ч — принято" in history.text
+    assert (
+        f"11.2026 Показание: {num(previous + 120)} — расход 120,00 кВт·ч — принято" in history.text
+    )
     assert "(заменено)" in history.text
 
 
