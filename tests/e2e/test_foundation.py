@@ -143,3 +143,14 @@ async def test_a_failing_button_answers_with_an_apology(cabinet: Cabinet) -> Non
     await user.press(texts.BTN_LOGIN)
     answer = await user.expect_callback_answer()
     assert answer.text == texts.ERROR_APOLOGY and answer.show_alert
+
+
+async def test_cancel_leaves_a_real_dialog_by_command_or_button(cabinet: Cabinet) -> None:
+    user = cabinet.user(1010)
+    for leave in ("/cancel", texts.BTN_CANCEL):
+        await user.send("/login")
+        await user.expect("e-mail")
+        await user.send(leave)
+        await user.expect(texts.CANCELLED)
+        await user.send("ivan@example.ru")
+        await user.expect("Не понял сообщение")
