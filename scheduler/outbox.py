@@ -22,7 +22,7 @@ async def deliver_outbox(runtime: Runtime) -> int:
     """Send what is due; returns how many were sent."""
     sent = 0
     async with runtime.sessions() as session:
-        batch = await notifications.due(session)
+        batch = await notifications.claim_due(session)
         for item in batch:
             try:
                 text = notification_texts.render(item.kind, item.payload)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Notification, OutboxStatus, utcnow
 
 MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +53,29 @@ async def enqueue(
     )
 
 
-async def due(
-    session: AsyncSession, *, limit: int = 50, now: datetime | None = None
+async def claim_due(
+    session: AsyncSession,
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+    lease: timedelta = LEASE,
 ) -> list[OutgoingMessage]:
+    """Take up to `limit` due messages for delivery and commit a lease on them, so another bot
+    instance polling the same outbox skips them (SKIP LOCKED on PostgreSQL); if this process
+    dies mid-delivery, the lease runs out and they are delivered later."""
     now = now or utcnow()
-    rows = await session.scalars(
+    query = (
         select(Notification)
         .where(Notification.status == OutboxStatus.PENDING, Notification.next_attempt_at <= now)
         .order_by(Notification.id)
         .limit(limit)
     )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(await session.scalars(query))
+    for notification in rows:
+        notification.next_attempt_at = now + lease
+    await session.commit()
     return [OutgoingMessage(n.id, n.kind, n.chat_id, dict(n.payload)) for n in rows]
 
 
