@@ -154,3 +154,12 @@ async def test_cancel_leaves_a_real_dialog_by_command_or_button(cabinet: Cabinet
         await user.expect(texts.CANCELLED)
         await user.send("ivan@example.ru")
         await user.expect("Не понял сообщение")
+
+
+async def test_a_redelivered_update_is_handled_once(cabinet: Cabinet) -> None:
+    user = cabinet.user(1011)
+    await user.send("/help")
+    await user.expect("Команды:")
+    await user.deliver_again()
+    await user.expect_no_message(within=0.5)
+    assert len([m for m in user.bot_messages if "Команды:" in m.text]) == 1
