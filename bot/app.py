@@ -13,7 +13,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -35,6 +36,7 @@ from services.captcha import Captcha
 from services.mailer import Mailer
 
 log = logging.getLogger(__name__)
+GRACE_SECONDS = 15.0
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Runtime:
 
     async def close(self) -> None:
         release_routers(self.dispatcher)
-        await self.dispatcher.storage.close()
+        await self.dispatcher.fsm.close()
         await self.bot.session.close()
         await self.engine.dispose()
         if self.storage_engine is not None:
@@ -95,6 +97,18 @@ def build_storage(
     return SqlAlchemyStorage(engine, sessions)
 
 
+def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:
+    """One user's updates are handled one at a time (a quick second message or a double press
+    must not race the first through the dialog); different users still run in parallel.
+    With Redis the lock holds across bot instances too; it shares the storage's client, which
+    the storage closes (aiogram's isolation does not close its own)."""
+    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+    if isinstance(storage, RedisStorage):
+        return RedisEventIsolation(redis=storage.redis, key_builder=storage.key_builder)
+    return SimpleEventIsolation()
+
+
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     """Log the update id with the stack trace; tell the user a short apology, never internals."""
     update = event.update
@@ -120,7 +134,13 @@ def build_dispatcher(
     in_flight: InFlightMiddleware,
     **extras: Any,
 ) -> Dispatcher:
-    dispatcher = Dispatcher(storage=storage, settings=settings, sessions=sessions, **extras)
+    dispatcher = Dispatcher(
+        storage=storage,
+        events_isolation=build_events_isolation(storage),
+        settings=settings,
+        sessions=sessions,
+        **extras,
+    )
     dispatcher.update.outer_middleware(in_flight)
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
@@ -128,6 +148,15 @@ def build_dispatcher(
     dispatcher.callback_query.middleware(CallbackAnswers())
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*feature_routers())
+
+    async def finish_in_flight() -> None:
+        if not await in_flight.wait_idle(GRACE_SECONDS):
+            log.warning("stopping with updates still in flight")
+
+    # Shutdown handlers run in order and aiogram registers «close the FSM storage» first:
+    # updates still being handled must finish before their storage goes away.
+    dispatcher.shutdown.register(finish_in_flight)
+    dispatcher.shutdown.handlers.insert(0, dispatcher.shutdown.handlers.pop())
     return dispatcher
 
 

@@ -20,7 +20,6 @@ from scheduler import build_scheduler
 log = logging.getLogger(__name__)
 
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
-GRACE_SECONDS = 15.0
 
 
 def webhook_path(settings: Settings) -> str:
@@ -49,8 +48,6 @@ async def serve(
             await _serve_polling(runtime, stop_event)
     finally:
         scheduler.shutdown(wait=False)
-        if not await runtime.in_flight.wait_idle(GRACE_SECONDS):
-            log.warning("stopping with updates still in flight")
         await runtime.close()
         log.info("bot stopped")
 

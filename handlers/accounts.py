@@ -286,16 +286,25 @@ async def save(
     session: AsyncSession,
     viewer: Viewer | None,
     clock: Clock,
+    callback_answer: CallbackAnswer,
 ) -> None:
     if not isinstance(query.message, Message):
         return
-    message = query.message
+    if await state.get_state() != LinkAccount.save.state:  # the first press did it
+        callback_answer.text = common_texts.STALE_BUTTON
+        return
+    await _save(query.message, state, session, _login(viewer), clock)
+
+
+async def _save(
+    message: Message, state: FSMContext, session: AsyncSession, login_id: int, clock: Clock
+) -> None:
     await message.edit_reply_markup(reply_markup=None)
     data = await state.get_data()
     try:
         card = await accounts.link_account(
             session,
-            _login(viewer),
+            login_id,
             subscriber_type=SubscriberType(data["subscriber_type"]),
             number=data["number"],
             surname=data["surname"],

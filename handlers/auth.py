@@ -96,9 +96,10 @@ PHONE_PROBLEMS = {
     PhoneProblem.INVALID: texts.PHONE_INVALID,
 }
 TOKEN_PROBLEMS = {
-    auth.TokenProblem.UNKNOWN: texts.TOKEN_UNKNOWN,
-    auth.TokenProblem.USED: texts.TOKEN_USED,
-    auth.TokenProblem.EXPIRED: texts.TOKEN_EXPIRED,
+    (auth.TokenProblem.USED, TokenPurpose.ACTIVATION): texts.ALREADY_ACTIVATED,
+    (auth.TokenProblem.EXPIRED, TokenPurpose.ACTIVATION): texts.ACTIVATION_EXPIRED,
+    (auth.TokenProblem.USED, TokenPurpose.PASSWORD_RESET): texts.RESET_USED,
+    (auth.TokenProblem.EXPIRED, TokenPurpose.PASSWORD_RESET): texts.RESET_EXPIRED,
 }
 LETTERS = {
     auth.LetterKind.ACTIVATION: texts.activation_letter,
@@ -116,6 +117,13 @@ async def forget(message: Message) -> None:
         await message.delete()
     except TelegramAPIError:
         log.warning("could not delete a password message in chat %s", message.chat.id)
+
+
+def token_problem(problem: auth.BadToken) -> str:
+    """What a code from a letter that does not work means, with the way on."""
+    if problem.purpose is None:
+        return texts.TOKEN_UNKNOWN
+    return TOKEN_PROBLEMS.get((problem.reason, problem.purpose), texts.TOKEN_UNKNOWN)
 
 
 async def send_letter(outgoing: auth.Outgoing | None, bot: Bot, mailer: Mailer) -> bool:
@@ -196,7 +204,8 @@ async def ask(
     """Put the dialog on `step` and ask its question."""
     await state.set_state(step)
     if step == Registration.name:
-        await message.answer(texts.ASK_NAME, reply_markup=kb.step_reply(back=False))
+        editing = bool((await state.get_data()).get("editing"))
+        await message.answer(texts.ASK_NAME, reply_markup=kb.step_reply(back=editing))
     elif step == Registration.email:
         await message.answer(texts.ASK_EMAIL, reply_markup=kb.step_reply(back=True))
     elif step == Registration.phone:
@@ -249,11 +258,13 @@ async def advance(
 @router.message(
     F.text == common_texts.BTN_BACK,
     StateFilter(
+        Registration.name,
         Registration.email,
         Registration.phone,
         Registration.password,
         Registration.password_repeat,
         Registration.captcha,
+        Registration.confirm,
     ),
 )
 async def registration_back(
@@ -261,8 +272,11 @@ async def registration_back(
 ) -> None:
     data = await state.get_data()
     current = await state.get_state()
-    if data.get("editing"):
+    if data.get("editing") or current == Registration.confirm.state:
         await ask(message, state, Registration.confirm, captcha=captcha, bot=bot)
+        return
+    if current == Registration.name.state:
+        await ask(message, state, Registration.name, captcha=captcha, bot=bot)
         return
     index = next(i for i, s in enumerate(STEP_ORDER) if s.state == current) - 1
     if STEP_ORDER[index] == Registration.password_repeat:
@@ -331,7 +345,7 @@ async def got_password(message: Message, state: FSMContext) -> None:
     except WeakPassword as exc:
         await message.answer(texts.password_weak([str(p) for p in exc.problems]))
         return
-    await state.update_data(password_hash=password_hash)
+    await state.update_data(password_candidate=password_hash)
     await state.set_state(Registration.password_repeat)
     await message.answer(texts.ASK_PASSWORD_REPEAT, reply_markup=kb.step_reply(back=True))
 
@@ -343,12 +357,13 @@ async def got_password_repeat(
     repeat = message.text or ""
     await forget(message)
     data = await state.get_data()
-    password_hash = data.get("password_hash")
-    if not password_hash or not await auth.password_matches(str(password_hash), repeat):
-        await state.update_data(password_hash=None)
+    candidate = data.get("password_candidate")
+    if not candidate or not await auth.password_matches(str(candidate), repeat):
+        await state.update_data(password_candidate=None)
         await state.set_state(Registration.password)
         await message.answer(texts.PASSWORDS_DIFFER, reply_markup=kb.step_reply(back=True))
         return
+    await state.update_data(password_hash=candidate, password_candidate=None)
     await message.answer(texts.PASSWORD_ACCEPTED)
     await advance(
         message, state, Registration.password_repeat, settings=settings, captcha=captcha, bot=bot
@@ -447,6 +462,8 @@ async def submit(
     mailer: Mailer,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """A double press is safe: one user's updates are handled one at a time (events isolation),
+    so the second press finds the dialog past this step and gets «кнопка устарела»."""
     message = _message_of(query)
     if message is None:
         return
@@ -508,10 +525,19 @@ async def resend(
 
 
 async def use_code(
-    message: Message, code: str, state: FSMContext, session: AsyncSession, clock: Clock
+    message: Message,
+    code: str,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    viewer: Viewer | None,
 ) -> None:
-    """An activation code activates at once; a reset code leads to the new password."""
+    """An activation code activates at once; a reset code leads to the new password.
+
+    The message with the code is deleted: a reset code stays a key to the login for a day."""
+    await forget(message)
     user_id = message.from_user.id if message.from_user else message.chat.id
+    signed_in = viewer is not None and viewer.logged_in
     try:
         purpose = await auth.token_purpose(session, code, now=clock.now())
         if purpose is TokenPurpose.ACTIVATION:
@@ -520,10 +546,13 @@ async def use_code(
             await message.answer(texts.ACTIVATED, reply_markup=kb.go_login())
             return
     except auth.BadToken as exc:
-        if exc.reason is auth.TokenProblem.USED and exc.purpose is TokenPurpose.ACTIVATION:
-            await message.answer(texts.ALREADY_ACTIVATED, reply_markup=kb.go_login())
+        if exc.purpose is None and await state.get_state() == PasswordReset.code.state:
+            await message.answer(texts.TOKEN_UNKNOWN_RETRY)
+        elif signed_in and exc.purpose is TokenPurpose.ACTIVATION:
+            await message.answer(texts.ALREADY_ACTIVATED_SIGNED_IN)
         else:
-            await message.answer(TOKEN_PROBLEMS[exc.reason])
+            await state.clear()
+            await message.answer(token_problem(exc), reply_markup=kb.go_login())
         return
     await state.set_data({"reset_code": code.strip()})
     await state.set_state(PasswordReset.password)
@@ -537,16 +566,27 @@ async def deep_link(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    viewer: Viewer | None,
 ) -> None:
-    await use_code(message, command.args or "", state, session, clock)
+    await use_code(message, command.args or "", state, session, clock, viewer)
+
+
+@router.message(PasswordReset.code, F.text == common_texts.BTN_BACK)
+async def reset_back(message: Message, state: FSMContext) -> None:
+    await state.set_state(PasswordReset.email)
+    await message.answer(texts.RESET_ASK_EMAIL_AGAIN, reply_markup=kb.step_reply(back=False))
 
 
 @router.message(StateFilter(None, Registration.activation), F.text.func(auth.looks_like_token))
 @router.message(PasswordReset.code, F.text)
 async def pasted_code(
-    message: Message, state: FSMContext, session: AsyncSession, clock: Clock
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    viewer: Viewer | None,
 ) -> None:
-    await use_code(message, message.text or "", state, session, clock)
+    await use_code(message, message.text or "", state, session, clock, viewer)
 
 
 # --- login and logout ------------------------------------------------------------------------
@@ -580,17 +620,17 @@ async def start_login(
     await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
 
 
+@router.message(StateFilter(Login.email, Login.password), F.text == common_texts.BTN_BACK)
+async def login_back(message: Message, state: FSMContext) -> None:
+    await state.set_state(Login.email)
+    await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
+
+
 @router.message(Login.email, F.text)
 async def got_login_email(message: Message, state: FSMContext) -> None:
     await state.update_data(email=(message.text or "").strip())
     await state.set_state(Login.password)
     await message.answer(texts.ASK_LOGIN_PASSWORD, reply_markup=kb.step_reply(back=True))
-
-
-@router.message(Login.password, F.text == common_texts.BTN_BACK)
-async def login_back(message: Message, state: FSMContext) -> None:
-    await state.set_state(Login.email)
-    await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
 
 
 @router.message(Login.password, F.text)
@@ -675,11 +715,12 @@ async def got_reset_email(
     outgoing = await auth.request_password_reset(
         session, email, telegram_user_id=user_id, now=clock.now()
     )
+    # Reply before mailing: a known e-mail must not answer slower than an unknown one.
     await state.set_state(PasswordReset.code)
-    if await send_letter(outgoing, bot, mailer):
-        await message.answer(texts.RESET_SENT, reply_markup=kb.step_reply(back=False))
-    else:
-        await message.answer(texts.MAIL_FAILED)
+    await message.answer(texts.RESET_SENT, reply_markup=kb.step_reply(back=True))
+    if not await send_letter(outgoing, bot, mailer):
+        await state.set_state(PasswordReset.email)
+        await message.answer(texts.RESET_MAIL_FAILED, reply_markup=kb.step_reply(back=False))
 
 
 @router.message(PasswordReset.password, F.text)
@@ -717,7 +758,7 @@ async def got_new_password_repeat(
         )  # fmt: skip
     except auth.BadToken as exc:
         await state.clear()
-        await message.answer(TOKEN_PROBLEMS[exc.reason], reply_markup=common_kb.guest_menu())
+        await message.answer(token_problem(exc), reply_markup=kb.go_login())
         return
     await state.clear()
     await message.answer(

@@ -6,9 +6,9 @@ to them; the staff member's FSM state (per group and user) remembers which promp
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 STAFF_STATUSES = {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
 MEDIA_GROUP_MAX = 10
-_upload_locks: dict[int, asyncio.Lock] = {}
 
 
 class ApplyForContract(StatesGroup):
@@ -115,7 +114,7 @@ async def address_back(message: Message, state: FSMContext) -> None:
 
 
 @router.message(ApplyForContract.address, F.text)
-async def enter_address(message: Message, state: FSMContext) -> None:
+async def enter_address(message: Message, state: FSMContext, settings: Settings) -> None:
     try:
         address = contracts.clean_address(message.text or "")
     except contracts.BadAddress:
@@ -123,16 +122,18 @@ async def enter_address(message: Message, state: FSMContext) -> None:
         return
     data = await state.get_data()
     await state.update_data(address=address, step=0, docs=data.get("docs", {}))
-    await _ask_document(message, state)
+    await _ask_document(message, state, settings)
 
 
-async def _ask_document(message: Message, state: FSMContext) -> None:
+async def _ask_document(message: Message, state: FSMContext, settings: Settings) -> None:
     data = await state.get_data()
     requirements = contracts.requirements(ObjectType(data["object_type"]))
     step = int(data["step"])
     await state.set_state(ApplyForContract.documents)
     await message.answer(
-        texts.document_prompt(requirements[step], step + 1, len(requirements)),
+        texts.document_prompt(
+            requirements[step], step + 1, len(requirements), settings.max_upload_mb
+        ),
         reply_markup=kb.documents_step(optional=not requirements[step].required),
     )
 
@@ -163,33 +164,26 @@ async def _store_upload(
     return stored.id
 
 
-def _lock(user_id: int) -> asyncio.Lock:
-    """Several photos sent at once arrive as parallel updates: keep their FSM writes in order."""
-    return _upload_locks.setdefault(user_id, asyncio.Lock())
-
-
 @router.message(ApplyForContract.documents, F.photo | F.document)
 async def upload_document(
     message: Message, state: FSMContext, bot: Bot, session: AsyncSession, settings: Settings
 ) -> None:
-    user_id = message.from_user.id if message.from_user else message.chat.id
-    async with _lock(user_id):
-        data = await state.get_data()
-        kind = contracts.requirements(ObjectType(data["object_type"]))[int(data["step"])].kind
-        docs: dict[str, list[int]] = data.get("docs", {})
-        if len(docs.get(kind.value, [])) >= contracts.MAX_FILES_PER_KIND:
-            await message.answer(texts.TOO_MANY_FILES)
-            return
-        stored_id = await _store_upload(message, bot, session, settings)
-        if stored_id is None:
-            return
-        docs.setdefault(kind.value, []).append(stored_id)
-        await state.update_data(docs=docs)
+    data = await state.get_data()
+    kind = contracts.requirements(ObjectType(data["object_type"]))[int(data["step"])].kind
+    docs: dict[str, list[int]] = data.get("docs", {})
+    if len(docs.get(kind.value, [])) >= contracts.MAX_FILES_PER_KIND:
+        await message.answer(texts.TOO_MANY_FILES)
+        return
+    stored_id = await _store_upload(message, bot, session, settings)
+    if stored_id is None:
+        return
+    docs.setdefault(kind.value, []).append(stored_id)
+    await state.update_data(docs=docs)
     await message.answer(texts.file_received(kind, len(docs[kind.value])))
 
 
 @router.message(ApplyForContract.documents, F.text.in_({texts.BTN_DONE, texts.BTN_SKIP}))
-async def document_done(message: Message, state: FSMContext) -> None:
+async def document_done(message: Message, state: FSMContext, settings: Settings) -> None:
     data = await state.get_data()
     object_type = ObjectType(data["object_type"])
     requirements = contracts.requirements(object_type)
@@ -200,7 +194,7 @@ async def document_done(message: Message, state: FSMContext) -> None:
         return
     if step + 1 < len(requirements):
         await state.update_data(step=step + 1)
-        await _ask_document(message, state)
+        await _ask_document(message, state, settings)
         return
     await state.set_state(ApplyForContract.confirm)
     await message.answer(
@@ -214,7 +208,7 @@ def _counts(docs: dict[str, list[int]]) -> dict[DocumentKind, int]:
 
 
 @router.message(ApplyForContract.documents, F.text == common_texts.BTN_BACK)
-async def document_back(message: Message, state: FSMContext) -> None:
+async def document_back(message: Message, state: FSMContext, settings: Settings) -> None:
     data = await state.get_data()
     step = int(data["step"])
     if step == 0:
@@ -222,7 +216,7 @@ async def document_back(message: Message, state: FSMContext) -> None:
         await message.answer(texts.APPLY_ADDRESS, reply_markup=back_cancel())
         return
     await state.update_data(step=step - 1)
-    await _ask_document(message, state)
+    await _ask_document(message, state, settings)
 
 
 @router.message(ApplyForContract.documents)
@@ -231,17 +225,17 @@ async def document_expected(message: Message) -> None:
 
 
 @router.message(ApplyForContract.confirm, F.text == common_texts.BTN_BACK)
-async def summary_back_typed(message: Message, state: FSMContext) -> None:
-    await _ask_document(message, state)
+async def summary_back_typed(message: Message, state: FSMContext, settings: Settings) -> None:
+    await _ask_document(message, state, settings)
 
 
 @router.callback_query(
     ContractsCb.filter(F.action == ContractAction.BACK), ApplyForContract.confirm
 )
-async def summary_back(query: CallbackQuery, state: FSMContext) -> None:
+async def summary_back(query: CallbackQuery, state: FSMContext, settings: Settings) -> None:
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_document(query.message, state)
+        await _ask_document(query.message, state, settings)
 
 
 @router.callback_query(
@@ -258,6 +252,9 @@ async def save(
     callback_answer: CallbackAnswer,
 ) -> None:
     if not isinstance(query.message, Message):
+        return
+    if await state.get_state() != ApplyForContract.confirm.state:  # the first press did it
+        callback_answer.text = common_texts.STALE_BUTTON
         return
     callback_answer.disable()
     await query.answer()
@@ -299,6 +296,7 @@ async def start_more(
     state: FSMContext,
     session: AsyncSession,
     viewer: Viewer | None,
+    settings: Settings,
     callback_answer: CallbackAnswer,
 ) -> None:
     try:
@@ -316,24 +314,24 @@ async def start_more(
     await state.clear()
     await state.set_state(SendRequestedDocuments.files)
     await state.update_data(application_id=app.id, files=[])
-    await query.message.answer(texts.send_more_prompt(app), reply_markup=kb.more_documents())
+    await query.message.answer(
+        texts.send_more_prompt(app, settings.max_upload_mb), reply_markup=kb.more_documents()
+    )
 
 
 @router.message(SendRequestedDocuments.files, F.photo | F.document)
 async def upload_more(
     message: Message, state: FSMContext, bot: Bot, session: AsyncSession, settings: Settings
 ) -> None:
-    user_id = message.from_user.id if message.from_user else message.chat.id
-    async with _lock(user_id):
-        files: list[int] = (await state.get_data()).get("files", [])
-        if len(files) >= contracts.MAX_FILES_PER_KIND:
-            await message.answer(texts.TOO_MANY_FILES)
-            return
-        stored_id = await _store_upload(message, bot, session, settings)
-        if stored_id is None:
-            return
-        files.append(stored_id)
-        await state.update_data(files=files)
+    files: list[int] = (await state.get_data()).get("files", [])
+    if len(files) >= contracts.MAX_FILES_PER_KIND:
+        await message.answer(texts.TOO_MANY_FILES)
+        return
+    stored_id = await _store_upload(message, bot, session, settings)
+    if stored_id is None:
+        return
+    files.append(stored_id)
+    await state.update_data(files=files)
     await message.answer(texts.file_received(DocumentKind.OTHER, len(files)))
 
 
@@ -467,6 +465,7 @@ PROMPTS = {
     StaffAction.REJECT: (StaffReply.reason, texts.prompt_reason, texts.PLACEHOLDER_COMMENT),
     StaffAction.APPROVE: (StaffReply.account, texts.prompt_account, texts.PLACEHOLDER_ACCOUNT),
 }
+PLACEHOLDERS = {str(state.state): placeholder for state, _, placeholder in PROMPTS.values()}
 
 
 @router.callback_query(StaffCb.filter())
@@ -498,22 +497,44 @@ async def staff_button(
         return
     staff_name = query.from_user.full_name
     if callback_data.action is StaffAction.TAKE:
-        app = await contracts.take_in_work(
-            session, app.id, now=clock.now(), staff_user_id=query.from_user.id
-        )
+        try:
+            app = await contracts.take_in_work(
+                session, app.id, now=clock.now(), staff_user_id=query.from_user.id
+            )
+        except contracts.AlreadyDecided as exc:
+            callback_answer.text = texts.staff_already_decided(exc.status)
+            return
         await _refresh_card(bot, settings, app, decided_by=staff_name)
         callback_answer.text = texts.staff_done(app)
         return
     next_state, prompt, placeholder = PROMPTS[callback_data.action]
     # The state is set before the prompt is visible, so an instant reply finds it.
     await state.set_state(next_state)
-    await state.set_data({"application_id": app.id, "prompt_id": None})
+    await state.set_data({"application_id": app.id, "prompt_ids": []})
     sent = await message.answer(
         prompt(app.number, query.from_user.id, staff_name),
         reply_markup=ForceReply(selective=True, input_field_placeholder=placeholder),
         reply_parameters=ReplyParameters(message_id=message.message_id),
     )
-    await state.update_data(prompt_id=sent.message_id)
+    await state.update_data(prompt_ids=[sent.message_id])
+
+
+async def _reask(message: Message, state: FSMContext, text: str) -> None:
+    """Say what was wrong as a new prompt: the staff member replies to it (or to the first one)."""
+    sent = await message.reply(
+        text,
+        reply_markup=ForceReply(
+            selective=True,
+            input_field_placeholder=PLACEHOLDERS.get(await state.get_state() or ""),
+        ),
+    )
+    data = await state.get_data()
+    await state.update_data(prompt_ids=[*_prompt_ids(data), sent.message_id])
+
+
+def _prompt_ids(data: dict[str, Any]) -> list[int]:
+    """The bot's prompts a staff reply may answer (the first one and every re-ask)."""
+    return [int(i) for i in data.get("prompt_ids", [])]
 
 
 @router.message(
@@ -531,13 +552,13 @@ async def staff_reply(
 ) -> None:
     data = await state.get_data()
     reply_to = message.reply_to_message
-    prompt_id = data.get("prompt_id")
+    prompt_ids = _prompt_ids(data)
     if (
         message.chat.id != settings.staff_chat_id
         or reply_to is None
         or reply_to.from_user is None
         or reply_to.from_user.id != bot.id
-        or (prompt_id is not None and reply_to.message_id != prompt_id)
+        or (prompt_ids and reply_to.message_id not in prompt_ids)
         or message.from_user is None
     ):
         return  # a reply to something else: not for this prompt
@@ -547,7 +568,7 @@ async def staff_reply(
         return
     text = (message.text or "").strip()
     if not text:
-        await message.reply(texts.STAFF_TEXT_EXPECTED)
+        await _reask(message, state, texts.STAFF_TEXT_EXPECTED)
         return
     current = await state.get_state()
     application_id = int(data["application_id"])
@@ -567,7 +588,10 @@ async def staff_reply(
                 session, application_id, text, now=now, staff_user_id=staff_id
             )
     except contracts.AccountNumberInvalid:
-        await message.reply(texts.STAFF_ACCOUNT_BAD)
+        await _reask(message, state, texts.STAFF_ACCOUNT_BAD)
+        return
+    except contracts.AccountNumberTaken as exc:
+        await _reask(message, state, texts.staff_account_taken(str(exc)))
         return
     except contracts.AlreadyDecided as exc:
         await state.clear()

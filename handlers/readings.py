@@ -60,17 +60,25 @@ async def show_meters(
     clock: Clock,
 ) -> None:
     await state.clear()
+    await _show_overview(message, session, viewer, settings, clock)
+
+
+async def _show_overview(
+    message: Message, session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock
+) -> None:
     assert viewer.account is not None
     today = clock.today()
     overview = await service.meters_overview(session, viewer.account.id, today)
     choice = service.period_for(today, settings.reading_window_days)
     lines = [
         texts.SECTION_TITLE,
-        common_texts.current_account_header(viewer.account.number, viewer.account.address),
+        texts.account_header(viewer.account.number, viewer.account.address),
         "",
     ]
     if not overview:
-        await message.answer("\n".join([*lines, texts.NO_METERS]))
+        await message.answer(
+            "\n".join([*lines, texts.NO_METERS]), reply_markup=common_kb.main_menu()
+        )
         return
     for meter in overview:
         lines.append(texts.meter_title(meter.serial_number, meter.zones, meter.digits))
@@ -135,23 +143,30 @@ async def start_entry(
     notes = [texts.window_note(choice.first_day, choice.last_day, choice.position, choice.period)]
     if service.verification_expired(meter, today) and meter.verified_until is not None:
         notes.append(texts.verification_expired(meter.verified_until))
-    await query.message.answer("\n\n".join(notes), reply_markup=common_kb.cancel_reply())
-    await _ask_value(query.message, session, viewer, await state.get_data())
+    await _ask_value(query.message, session, await state.get_data(), notes=notes)
 
 
 async def _ask_value(
     message: Message,
     session: AsyncSession,
-    viewer: Viewer | None,
     data: dict[str, Any],
     reason: str | None = None,
+    notes: list[str] | None = None,
 ) -> None:
+    """The question for data["zone"], after the reason of a refusal or the notes of the meter."""
     period = date.fromisoformat(data["period"])
-    previous = await service.previous_value(session, data["meter_id"], data["zone"], period)
+    meter_id, zone = data["meter_id"], data["zone"]
     question = texts.ask_value(
-        data["serial"], data["scheme"], data["zone"], data["digits"], previous, period
+        data["serial"],
+        data["scheme"],
+        zone,
+        data["digits"],
+        await service.previous_value(session, meter_id, zone, period),
+        period,
+        await service.already_sent(session, meter_id, zone, period),
     )
-    await message.answer(f"{reason}\n\n{question}" if reason else question)
+    parts = [*(notes or []), *([reason] if reason else []), question]
+    await message.answer("\n\n".join(parts), reply_markup=kb.back_cancel())
 
 
 def _reason(error: service.ReadingError) -> str:
@@ -164,7 +179,56 @@ def _reason(error: service.ReadingError) -> str:
     return texts.NOT_A_NUMBER
 
 
-@router.message(ReadingEntry.value, F.text, ~F.text.in_(common_texts.MENU_SECTIONS), HasAccount())
+@router.message(ReadingEntry.value, F.text == common_texts.BTN_BACK, HasAccount())
+async def value_back(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    """«« Назад» from a zone: the previous zone, or from the first one the list of meters."""
+    data = await state.get_data()
+    if data["zone"] <= 1:
+        await state.clear()
+        await message.answer(texts.BACK_TO_METERS, reply_markup=common_kb.main_menu())
+        await _show_overview(message, session, viewer, settings, clock)
+        return
+    await _retype_zone(message, state, session, data["zone"] - 1)
+
+
+@router.message(
+    StateFilter(ReadingEntry.confirm_value, ReadingEntry.photo, ReadingEntry.confirm),
+    F.text == common_texts.BTN_BACK,
+)
+async def later_step_back(message: Message, state: FSMContext, session: AsyncSession) -> None:
+    """«« Назад» after the values: type the last zone (or the one in question) again."""
+    data = await state.get_data()
+    await _retype_zone(message, state, session, min(data["zone"], data["scheme"]))
+
+
+async def _retype_zone(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    zone: int,
+    reason: str | None = None,
+) -> None:
+    """Back to typing `zone`: its value and the later zones' are typed again."""
+    data = await state.get_data()
+    values = {key: value for key, value in data["values"].items() if int(key) < zone}
+    await state.update_data(values=values, zone=zone, pending=None, key=None)
+    await state.set_state(ReadingEntry.value)
+    await _ask_value(message, session, await state.get_data(), reason)
+
+
+@router.message(
+    StateFilter(ReadingEntry.value, ReadingEntry.confirm_value),
+    F.text,
+    ~F.text.in_(common_texts.MENU_SECTIONS),
+    HasAccount(),
+)
 async def take_value(
     message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer
 ) -> None:
@@ -179,7 +243,7 @@ async def take_value(
         await message.answer(texts.METER_GONE, reply_markup=common_kb.main_menu())
         return
     except service.ReadingError as error:
-        await _ask_value(message, session, viewer, data, _reason(error))
+        await _ask_value(message, session, data, _reason(error))
         return
     if check.warnings:
         await state.update_data(pending=str(check.value))
@@ -199,10 +263,8 @@ async def take_value(
 
 
 @router.message(ReadingEntry.value, ~F.text)
-async def value_not_text(
-    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer | None
-) -> None:
-    await _ask_value(message, session, viewer, await state.get_data(), texts.NOT_A_NUMBER)
+async def value_not_text(message: Message, state: FSMContext, session: AsyncSession) -> None:
+    await _ask_value(message, session, await state.get_data(), texts.NOT_A_NUMBER)
 
 
 async def _accept_value(
@@ -214,7 +276,7 @@ async def _accept_value(
     if data["zone"] < data["scheme"]:
         await state.update_data(values=values, zone=data["zone"] + 1, pending=None)
         await state.set_state(ReadingEntry.value)
-        await _ask_value(message, session, viewer, await state.get_data())
+        await _ask_value(message, session, await state.get_data())
         return
     await state.update_data(values=values, pending=None)
     if data.get("photo_id") is not None:
@@ -247,13 +309,7 @@ async def warning_declined(
     await state.set_state(ReadingEntry.value)
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_value(query.message, session, viewer, await state.get_data())
-
-
-@router.message(ReadingEntry.confirm_value, F.text, ~F.text.in_(common_texts.MENU_SECTIONS))
-async def warning_typed(message: Message) -> None:
-    """A new number typed instead of pressing a button: ask to answer the question first."""
-    await message.answer(common_texts.UNKNOWN_INPUT_IN_DIALOG, reply_markup=kb.confirm_warning())
+        await _ask_value(query.message, session, await state.get_data())
 
 
 @router.message(ReadingEntry.photo, F.photo | F.document, HasAccount())
@@ -337,15 +393,12 @@ async def _show_summary(
 @router.callback_query(
     ReadingsCb.filter(F.action == ReadingAction.RETYPE), ReadingEntry.confirm, HasAccount()
 )
-async def retype(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
-) -> None:
+async def retype(query: CallbackQuery, state: FSMContext, session: AsyncSession) -> None:
     await state.update_data(values={}, zone=1, key=None)
     await state.set_state(ReadingEntry.value)
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(texts.RETYPE_START, reply_markup=common_kb.cancel_reply())
-        await _ask_value(query.message, session, viewer, await state.get_data())
+        await _ask_value(query.message, session, await state.get_data(), notes=[texts.RETYPE_START])
 
 
 @router.callback_query(ConfirmReadingsCb.filter(), ANY_STATE, HasAccount())
@@ -355,6 +408,7 @@ async def confirm(
     state: FSMContext,
     session: AsyncSession,
     viewer: Viewer,
+    settings: Settings,
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -366,6 +420,15 @@ async def confirm(
             texts.already_accepted(done.reference) if done else texts.DIALOG_EXPIRED
         )
         return
+    period = date.fromisoformat(data["period"])
+    now_counts_for = service.period_for(clock.today(), settings.reading_window_days).period
+    if now_counts_for != period and isinstance(query.message, Message):
+        # The dialog outlived the window (or a restart resumed it later): confirm the new period.
+        await query.message.edit_reply_markup(reply_markup=None)
+        await state.update_data(period=now_counts_for.isoformat())
+        await query.message.answer(texts.period_changed(period, now_counts_for))
+        await _show_summary(query.message, state, session, viewer)
+        return
     values = {int(zone): Decimal(value) for zone, value in data["values"].items()}
     try:
         result = await service.submit(
@@ -373,7 +436,7 @@ async def confirm(
             account_id=_account_id(viewer),
             meter_id=data["meter_id"],
             values=values,
-            period=date.fromisoformat(data["period"]),
+            period=period,
             idempotency_key=callback_data.key,
             today=clock.today(),
             now=clock.now(),
@@ -384,6 +447,11 @@ async def confirm(
     except service.SubmissionConflict:
         callback_answer.text = texts.SUBMISSION_CONFLICT
         callback_answer.show_alert = True
+        return
+    except service.ReadingTooLow as error:
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+            await _retype_zone(query.message, state, session, error.zone, _reason(error))
         return
     except (service.MeterNotFound, service.ReadingError):
         await state.clear()
@@ -421,10 +489,19 @@ async def show_history(
     if query.message is None:
         return
     chat_id = query.message.chat.id
-    histories = await service.history(session, _account_id(viewer), clock.today())
+    assert viewer.account is not None
+    histories = await service.history(session, viewer.account.id, clock.today())
+    header = [
+        texts.HISTORY_TITLE,
+        texts.account_header(viewer.account.number, viewer.account.address),
+    ]
+    if not histories:
+        await bot.send_message(chat_id, "\n".join([*header, "", texts.HISTORY_NO_METERS]))
+        return
     panels = []
-    for meter in histories:
-        lines = [texts.HISTORY_TITLE, texts.history_meter_title(meter.serial_number, meter.zones)]
+    for index, meter in enumerate(histories):
+        lines = [*(header if index == 0 else []), "",
+                 texts.history_meter_title(meter.serial_number, meter.zones)]  # fmt: skip
         if not meter.entries:
             lines.append(texts.HISTORY_EMPTY)
         for entry in meter.entries:
@@ -432,6 +509,7 @@ async def show_history(
                 texts.history_line(
                     meter.zones, entry.period, entry.zone, entry.value, entry.consumption,
                     entry.status, entry.source, entry.reject_reason, entry.replaced,
+                    entry.reference,
                 )
             )  # fmt: skip
         for chunk in _chunks(lines):

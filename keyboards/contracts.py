@@ -11,7 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.texts import common as common_texts
 from bot.texts import contracts as texts
 from keyboards.common import CancelCb
-from models import ObjectType
+from models import ApplicationStatus, ObjectType
 from services.contracts import ApplicationView
 
 
@@ -94,18 +94,21 @@ def summary() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def applications(apps: list[ApplicationView]) -> InlineKeyboardMarkup | None:
-    from models import ApplicationStatus
+def applications(apps: list[ApplicationView]) -> InlineKeyboardMarkup:
+    """«Дослать документы» where staff asked for them, a new application, back to the accounts."""
+    from keyboards.accounts import AccountAction, AccountsCb
 
-    waiting = [app for app in apps if app.status is ApplicationStatus.DOCUMENTS_REQUESTED]
-    if not waiting:
-        return None
     builder = InlineKeyboardBuilder()
-    for app in waiting:
-        builder.button(
-            text=texts.send_more_button(app.number),
-            callback_data=ContractsCb(action=ContractAction.MORE, application_id=app.id),
-        )
+    for app in apps:
+        if app.status is ApplicationStatus.DOCUMENTS_REQUESTED:
+            builder.button(
+                text=texts.send_more_button(app.number),
+                callback_data=ContractsCb(action=ContractAction.MORE, application_id=app.id),
+            )
+    builder.button(
+        text=texts.BTN_NEW_APPLICATION, callback_data=ContractsCb(action=ContractAction.NEW)
+    )
+    builder.button(text=texts.BTN_TO_ACCOUNTS, callback_data=AccountsCb(action=AccountAction.LIST))
     builder.adjust(1)
     return builder.as_markup()
 

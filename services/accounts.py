@@ -15,6 +15,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Account, AccountLink, AttemptCounter, AuditEvent, Meter, SubscriberType
@@ -194,7 +195,13 @@ async def link_account(
         if left == 0:
             raise LinkLocked(_next_midnight(now, zone))
         raise LinkDataMismatch(left)
-    link = await add_link(session, login_id, account.id, now=now)
+    try:
+        link = await add_link(session, login_id, account.id, now=now)
+    except IntegrityError:
+        await session.rollback()
+        if await is_linked(session, login_id, number):  # saved a moment ago (a double press)
+            raise AlreadyLinked(number) from None
+        raise
     session.add(
         AuditEvent(
             at=now, action="account_linked", login_id=login_id, entity="account",

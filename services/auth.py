@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -293,6 +293,21 @@ async def _valid_token(session: AsyncSession, raw: str, now: datetime) -> EmailT
     return token
 
 
+async def _retire_tokens(
+    session: AsyncSession, login_id: int, purpose: TokenPurpose, now: datetime
+) -> None:
+    """Use up every open code of this purpose: after one worked, older letters are dead."""
+    await session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.login_id == login_id,
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+
+
 async def token_purpose(session: AsyncSession, raw: str, *, now: datetime) -> TokenPurpose:
     """What a code from a letter is for, without using it up; raises BadToken."""
     return (await _valid_token(session, raw, now)).purpose
@@ -308,7 +323,7 @@ async def activate(
     login = await session.get(Login, token.login_id)
     if login is None:
         raise BadToken(TokenProblem.UNKNOWN)
-    token.used_at = now
+    await _retire_tokens(session, login.id, TokenPurpose.ACTIVATION, now)
     if login.activated_at is None:
         login.activated_at = now
         _audit(session, "auth.activate", now=now, login_id=login.id,
@@ -459,7 +474,7 @@ async def reset_password(
     login = await session.get(Login, token.login_id)
     if login is None:
         raise BadToken(TokenProblem.UNKNOWN)
-    token.used_at = now
+    await _retire_tokens(session, login.id, TokenPurpose.PASSWORD_RESET, now)
     login.password_hash = password_hash
     login.password_changed_at = now
     if login.activated_at is None:

@@ -59,8 +59,11 @@ def render_consumption_png(panels: list[ChartPanel], y_label: str, hatch_label: 
                 if hatched:
                     bar.set_hatch("//")
             bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-        axes.set_title(panel.title, fontsize=11)
-        axes.set_xticks(positions, panel.months, fontsize=8, rotation=45, ha="right")
+        # Serial numbers come from the registry: a «$» must not switch on mathtext.
+        axes.set_title(panel.title, fontsize=11, parse_math=False)
+        axes.set_xticks(
+            positions, panel.months, fontsize=8, rotation=45, ha="right", parse_math=False
+        )
         axes.set_ylabel(y_label)
         axes.grid(axis="y", alpha=0.3)
         axes.set_axisbelow(True)

@@ -11,9 +11,9 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -116,6 +116,10 @@ class AlreadyDecided(DomainError):
 
 class AccountNumberInvalid(DomainError):
     pass
+
+
+class AccountNumberTaken(DomainError):
+    """The typed number is an account someone else already uses: most likely a typo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +351,35 @@ async def _notify(
         )
 
 
+async def _claim(
+    session: AsyncSession,
+    application_id: int,
+    status: ApplicationStatus,
+    *,
+    allowed_from: frozenset[ApplicationStatus] = OPEN_STATUSES,
+) -> tuple[ContractApplication, bool]:
+    """Move the application to `status` only if it is still in `allowed_from`, in one UPDATE.
+
+    Two staff members pressing at once both get here; the database lets exactly one UPDATE
+    match, so an application is never approved twice. Returns the row and whether it moved.
+    """
+    result = await session.execute(
+        update(ContractApplication)
+        .where(
+            ContractApplication.id == application_id,
+            ContractApplication.status.in_(allowed_from),
+        )
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    moved = cast("CursorResult[Any]", result).rowcount == 1
+    if not moved:
+        await session.rollback()  # release the write lock at once (SQLite)
+    application = await _load(session, application_id)
+    await session.refresh(application)
+    return application, moved
+
+
 async def _change(
     session: AsyncSession,
     application_id: int,
@@ -357,10 +390,26 @@ async def _change(
     comment: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> ContractApplication:
-    application = await _load(session, application_id)
-    if application.status not in OPEN_STATUSES:
+    application, moved = await _claim(session, application_id, status)
+    if not moved:
         raise AlreadyDecided(application.status)
-    application.status = status
+    await _record(
+        session, application, now=now, staff_user_id=staff_user_id, comment=comment, extra=extra
+    )
+    return application
+
+
+async def _record(
+    session: AsyncSession,
+    application: ContractApplication,
+    *,
+    now: datetime,
+    staff_user_id: int,
+    comment: str | None,
+    extra: dict[str, Any] | None,
+) -> None:
+    """The claimed status change: comment, decision time, audit and the applicant's notice."""
+    status = application.status
     if comment is not None:
         application.staff_comment = comment
     if status in (ApplicationStatus.APPROVED, ApplicationStatus.REJECTED):
@@ -372,16 +421,23 @@ async def _change(
         )
     )  # fmt: skip
     await _notify(session, application, now=now, extra=extra or {})
-    return application
 
 
 async def take_in_work(
     session: AsyncSession, application_id: int, *, now: datetime, staff_user_id: int
 ) -> ApplicationView:
-    application = await _change(
-        session, application_id, ApplicationStatus.IN_PROGRESS, now=now,
-        staff_user_id=staff_user_id,
+    """Idempotent: pressing «Взять в работу» again does not notify the applicant twice."""
+    application, moved = await _claim(
+        session, application_id, ApplicationStatus.IN_PROGRESS,
+        allowed_from=OPEN_STATUSES - {ApplicationStatus.IN_PROGRESS},
     )  # fmt: skip
+    if not moved:
+        if application.status is not ApplicationStatus.IN_PROGRESS:
+            raise AlreadyDecided(application.status)
+        return await _view(session, application)
+    await _record(
+        session, application, now=now, staff_user_id=staff_user_id, comment=None, extra=None
+    )
     await session.commit()
     return await _view(session, application)
 
@@ -419,19 +475,27 @@ async def approve(
     """Create the account (holder = the applicant, address = the object's), link it, notify.
 
     If billing already created an account with this number (a registry import came first),
-    that account is linked instead of creating a duplicate.
+    that account is linked instead of creating a duplicate; an account another login already
+    uses is refused (a typo must not hand over a stranger's account).
     """
     try:
         number = normalise_account_number(account_number)
     except BadAccountNumber:
         raise AccountNumberInvalid(account_number[:40]) from None
-    application = await _load(session, application_id)
-    if application.status not in OPEN_STATUSES:
+    application, moved = await _claim(session, application_id, ApplicationStatus.APPROVED)
+    if not moved:
         raise AlreadyDecided(application.status)
     login = await session.get(Login, application.login_id)
     if login is None:
         raise NotFound(f"login {application.login_id}")
     account = await session.scalar(select(Account).where(Account.number == number))
+    if account is not None and await session.scalar(
+        select(AccountLink.id).where(
+            AccountLink.account_id == account.id, AccountLink.login_id != login.id
+        )
+    ):
+        await session.rollback()
+        raise AccountNumberTaken(number)
     if account is None:
         account = Account(
             number=number,
@@ -453,9 +517,9 @@ async def approve(
     if linked is None:
         await add_link(session, login.id, account.id, now=now)
     application.account_id = account.id
-    await _change(
-        session, application_id, ApplicationStatus.APPROVED, now=now,
-        staff_user_id=staff_user_id, extra={"account": number},
+    await _record(
+        session, application, now=now, staff_user_id=staff_user_id, comment=None,
+        extra={"account": number},
     )  # fmt: skip
     await session.commit()
     return await _view(session, application)

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, OutboxStatus, utcnow
@@ -35,22 +37,31 @@ async def enqueue(
     dedup_key: str,
     payload: dict[str, Any] | None = None,
     login_id: int | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Add to the outbox unless the same `dedup_key` is already queued; does not commit."""
-    exists = await session.scalar(
-        select(Notification.id).where(Notification.dedup_key == dedup_key)
-    )
-    if exists is not None:
-        return
-    session.add(
-        Notification(
+    """Add to the outbox unless the same `dedup_key` is already there (queued earlier in this
+    transaction, or by a concurrent one): INSERT … ON CONFLICT DO NOTHING. Does not commit."""
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    now = now or utcnow()
+    await session.execute(
+        insert(Notification)
+        .values(
             kind=kind,
             chat_id=chat_id,
             dedup_key=dedup_key,
             payload=payload or {},
             login_id=login_id,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
         )
+        .on_conflict_do_nothing(index_elements=[Notification.dedup_key])
     )
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else ""
 
 
 async def claim_due(
@@ -70,7 +81,7 @@ async def claim_due(
         .order_by(Notification.id)
         .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(await session.scalars(query))
     for notification in rows:

@@ -7,6 +7,7 @@ import csv
 import enum
 import io
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Account, Meter, Reading, ReadingSource, ReadingStatus, ReadingSubmission
 from services import tariffs
 from services.errors import DomainError, NotFound
-from services.files import store_file
+from services.files import UnsupportedFileType, detect_type, store_file
 from services.periods import period_of, shift
 from services.registry import DELIMITER, format_date, format_decimal
 
@@ -67,10 +68,11 @@ class TooManyDigits(ReadingError):
 
 
 class ReadingTooLow(ReadingError):
-    def __init__(self, previous: Decimal, taken_on: date | None = None) -> None:
+    def __init__(self, previous: Decimal, taken_on: date | None = None, zone: int = 1) -> None:
         super().__init__(f"below the previous reading {previous}")
         self.previous = previous
         self.taken_on = taken_on
+        self.zone = zone
 
 
 class MeterNotFound(NotFound):
@@ -85,8 +87,11 @@ class SubmissionConflict(DomainError):
 
 
 def parse_reading(text: str, digits: int) -> Decimal:
-    """«12 345,6» → Decimal("12345.6"); at most `digits` integer digits and two decimals."""
-    compact = _SPACES.sub("", text)
+    """«12 345,6» → Decimal("12345.6"); at most `digits` integer digits and two decimals.
+
+    Digits of other scripts («١٢٣», full-width «１２３») are read as the same digits.
+    """
+    compact = _ascii_digits(_SPACES.sub("", text))
     match = _NUMBER.fullmatch(compact)
     if match is None:
         raise NotANumber(text)
@@ -100,6 +105,13 @@ def parse_reading(text: str, digits: int) -> Decimal:
     if value >= capacity(digits):
         raise TooManyDigits(digits)
     return value.quantize(Decimal("0.01"))
+
+
+def _ascii_digits(text: str) -> str:
+    return "".join(
+        str(unicodedata.decimal(char)) if char.isdecimal() and not char.isascii() else char
+        for char in text
+    )
 
 
 def capacity(digits: int) -> Decimal:
@@ -291,6 +303,22 @@ def _months_between(earlier: date, later: date) -> int:
     return (later.year - earlier.year) * 12 + later.month - earlier.month
 
 
+async def already_sent(
+    session: AsyncSession, meter_id: int, zone: int, period: date
+) -> Decimal | None:
+    """The live accepted value of a zone for `period` itself: a new one will replace it."""
+    reading: Reading | None = await session.scalar(
+        select(Reading).where(
+            Reading.meter_id == meter_id,
+            Reading.zone == zone,
+            Reading.period == period,
+            Reading.replaced_by_id.is_(None),
+            Reading.status == ReadingStatus.ACCEPTED,
+        )
+    )
+    return reading.value if reading is not None else None
+
+
 async def average_consumption(
     session: AsyncSession, meter: Meter, zone: int, period: date
 ) -> Decimal | None:
@@ -332,7 +360,7 @@ async def check_value(
         consumption, warnings = classify(value, previous.value if previous else None,
                                          meter.digits, average, months)  # fmt: skip
     except ReadingTooLow as exc:
-        raise ReadingTooLow(exc.previous, previous.taken_on if previous else None) from None
+        raise ReadingTooLow(exc.previous, previous.taken_on if previous else None, zone) from None
     return ZoneCheck(
         zone,
         value,
@@ -437,7 +465,13 @@ async def store_photo(
     telegram_file_id: str | None,
     telegram_file_unique_id: str | None,
 ) -> int:
-    """Keep the meter photo until the submission is confirmed; returns the stored file id."""
+    """Keep the meter photo until the submission is confirmed; returns the stored file id.
+
+    Only pictures (JPEG, PNG, HEIC): a PDF is a document, not a photo of the meter.
+    """
+    detected = detect_type(data)
+    if detected is not None and not detected.mime_type.startswith("image/"):
+        raise UnsupportedFileType(detected.mime_type)
     stored = await store_file(
         session,
         upload_dir,
@@ -468,15 +502,22 @@ async def submit(
     """Store one confirmed submission; the same key stored twice gives the first result back.
 
     A live reading of the same meter, zone and period is replaced (kept in the history).
+    The values are checked again: billing may have loaded a higher reading since the dialog.
     """
     existing = await find_submission(session, idempotency_key)
     if existing is not None:
         return existing
     meter = await get_meter(session, account_id, meter_id)
-    for zone, value in values.items():
-        if not 1 <= zone <= meter.zones:
-            raise MeterNotFound(f"{meter_id}/{zone}")
-        parse_reading(str(value), meter.digits)
+    if set(values) != set(range(1, meter.zones + 1)):
+        raise MeterNotFound(f"{meter_id}/{sorted(values)}")
+    for zone, value in sorted(values.items()):
+        parse_reading(f"{value:f}", meter.digits)
+        previous = await _last_accepted(session, meter.id, zone, before=period)
+        if previous is not None:
+            try:
+                classify(value, previous.value, meter.digits, None)
+            except ReadingTooLow:
+                raise ReadingTooLow(previous.value, previous.taken_on, zone) from None
     try:
         result = await _store(
             session, meter, values, period, idempotency_key, today, now,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.texts.fmt import esc
+
 SUPPLIER = "Металлэнергофинанс"
 
 # Main menu, mirroring the web cabinet.
@@ -49,7 +51,7 @@ WELCOME_GUEST = (
 
 
 def welcome_back(name: str) -> str:
-    return f"Здравствуйте, {name}! Выберите раздел в меню ниже."
+    return f"Здравствуйте, {esc(name)}! Выберите раздел в меню ниже."
 
 
 MAIN_MENU = "Главное меню. Выберите раздел:"

@@ -40,6 +40,8 @@ STATUS_NAMES = {
 BTN_DONE = "Готово"
 BTN_SKIP = "Пропустить"
 BTN_SEND_MORE = "📎 Дослать документы"
+BTN_NEW_APPLICATION = "📝 Новая заявка"
+BTN_TO_ACCOUNTS = "« К списку счетов"
 BTN_TAKE = "Взять в работу"
 BTN_REQUEST_DOCS = "Запросить документы"
 BTN_APPROVE = "Одобрить"
@@ -56,11 +58,13 @@ APPLY_ADDRESS = (
 APPLY_ADDRESS_BAD = "Адрес — от 5 до 300 символов. Введите адрес объекта ещё раз."
 
 
-def document_prompt(requirement: DocumentRequirement, position: int, total: int) -> str:
+def document_prompt(
+    requirement: DocumentRequirement, position: int, total: int, limit_mb: int
+) -> str:
     need = "обязательно" if requirement.required else "необязательно — можно пропустить"
     return (
         f"Шаг 3. Документ {position} из {total}: <b>{DOCUMENT_NAMES[requirement.kind]}</b> ({need}).\n"
-        "Отправьте фото или PDF, каждый файл до 20 МБ; можно несколько файлов. Когда всё "
+        f"Отправьте фото или PDF, каждый файл до {limit_mb} МБ; можно несколько файлов. Когда всё "
         "отправлено, нажмите «Готово»."
     )
 
@@ -140,11 +144,11 @@ def send_more_button(number: str) -> str:
     return f"{BTN_SEND_MORE} к № {number}"
 
 
-def send_more_prompt(app: ApplicationView) -> str:
+def send_more_prompt(app: ApplicationView, limit_mb: int) -> str:
     return (
         f"Дослать документы к заявке № {app.number}.\n"
         + (f"Специалист просил: {esc(app.staff_comment)}\n" if app.staff_comment else "")
-        + "Отправьте фото или PDF (можно несколько), затем нажмите «Готово»."
+        + f"Отправьте фото или PDF до {limit_mb} МБ (можно несколько), затем нажмите «Готово»."
     )
 
 
@@ -219,8 +223,19 @@ def prompt_account(number: str, user_id: int, name: str) -> str:
     )
 
 
-STAFF_TEXT_EXPECTED = "Ответьте на сообщение бота текстом."
-STAFF_ACCOUNT_BAD = "Номер лицевого счёта — от 4 до 20 цифр. Ответьте на сообщение бота ещё раз."
+STAFF_TEXT_EXPECTED = "Нужен текст: ответьте на это сообщение."
+STAFF_ACCOUNT_BAD = (
+    "Номер лицевого счёта — от 4 до 20 цифр. Ответьте на это сообщение номером ещё раз."
+)
+
+
+def staff_account_taken(number: str) -> str:
+    return (
+        f"Лицевой счёт № {esc(number)} уже подключён у другого абонента — проверьте номер. "
+        "Ответьте на это сообщение правильным номером."
+    )
+
+
 PLACEHOLDER_COMMENT = "Комментарий для заявителя"
 PLACEHOLDER_ACCOUNT = "Номер лицевого счёта"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from bot.texts import fmt
+from bot.texts import common, fmt
 from models import ReadingSource, ReadingStatus
 
 BTN_ENTER = "Передать показания № {serial}"
@@ -17,6 +17,7 @@ BTN_CONFIRM = "Подтвердить"
 BTN_EDIT = "Ввести заново"
 BTN_CANCEL = "Отмена"
 RETYPE_START = "Хорошо, введём показания заново."
+BACK_TO_METERS = "Вернулись к списку счётчиков."
 
 KWH = "кВт·ч"
 
@@ -64,6 +65,11 @@ NO_METERS = (
     "По этому лицевому счёту нет приборов учёта. Если счётчик установлен, напишите нам "
     "в «✉️ Общение» (тема «Приборы учета»)."
 )
+
+
+def account_header(number: str, address: str) -> str:
+    """The current account named in the section's messages (the address comes from the registry)."""
+    return common.current_account_header(fmt.esc(number), fmt.esc(address))
 
 
 def window_note(first: int, last: int, position: str, period: date) -> str:
@@ -115,17 +121,33 @@ CHOOSE_METER = "Чтобы передать показания, выберите
 # --- the ReadingEntry dialog -------------------------------------------------------------------
 
 
+def example(digits: int) -> str:
+    """A sample value that fits the meter: «1234,5» for four digits, «12345,6» for more."""
+    return f"{'12345'[: min(digits, 5)]},6"
+
+
 def ask_value(
-    serial: str, scheme: int, zone: int, digits: int, previous: Decimal | None, period: date
+    serial: str,
+    scheme: int,
+    zone: int,
+    digits: int,
+    previous: Decimal | None,
+    period: date,
+    sent: Decimal | None = None,
 ) -> str:
     lines = [
         f"Счётчик № {fmt.esc(serial)}, период — {fmt.period(period)}.",
         f"Введите показание{ZONE_ACCUSATIVE.get(scheme, {}).get(zone, f' T{zone}')}: "
-        f"число до {fmt.plural(digits, 'знака', 'знаков', 'знаков')} до запятой и не больше "
-        "двух после, например <code>12345,6</code>.",
+        f"не больше {fmt.plural(digits, 'цифры', 'цифр', 'цифр')} до запятой и двух после, "
+        f"например <code>{example(digits)}</code>.",
     ]
     if previous is not None:
         lines.append(f"Предыдущее принятое показание: {fmt.number(previous)}.")
+    if sent is not None:
+        lines.append(
+            f"За {fmt.period(period)} уже принято {fmt.number(sent)}: новое показание заменит его, "
+            "прежнее останется в истории."
+        )
     return "\n".join(lines)
 
 
@@ -227,6 +249,13 @@ def accepted(reference: str, period: date, replaced: bool) -> str:
     return text
 
 
+def period_changed(old: date, new: date) -> str:
+    return (
+        f"Пока вы вводили показания, приём за {fmt.period(old)} закончился: теперь они будут "
+        f"учтены за <b>{fmt.period(new)}</b>. Проверьте и подтвердите ещё раз."
+    )
+
+
 def already_accepted(reference: str) -> str:
     return f"Эти показания уже приняты, номер {reference}."
 
@@ -240,6 +269,7 @@ DIALOG_EXPIRED = "Этот шаг уже пройден или устарел. �
 
 HISTORY_TITLE = "<b>История показаний</b> за последние 12 месяцев"
 HISTORY_EMPTY = "По этому счётчику пока нет показаний за последние 12 месяцев."
+HISTORY_NO_METERS = "По этому лицевому счёту нет приборов учёта, поэтому и истории показаний нет."
 CHART_Y = KWH
 CHART_ESTIMATED = "расчётное"
 HISTORY_WAIT = "Готовлю историю и график…"
@@ -259,6 +289,7 @@ def history_line(
     source: ReadingSource,
     reason: str | None,
     replaced: bool,
+    reference: str | None = None,
 ) -> str:
     parts = [f"{period:%m.%Y} {zone_name(scheme, zone)}: {fmt.number(value)}"]
     if consumption is not None:
@@ -268,6 +299,8 @@ def history_line(
         state += f": {fmt.esc(reason)}"
     if status == ReadingStatus.ACCEPTED:
         state += f", {SOURCE[source]}"
+    if reference and status != ReadingStatus.ESTIMATED:
+        state += f", № {fmt.esc(reference)}"
     parts.append(state)
     line = " — ".join(parts)
     return f"<s>{line}</s> (заменено)" if replaced else line

@@ -156,3 +156,63 @@ async def test_first_linked_account_becomes_current(cabinet: Cabinet) -> None:
     linked = await user.expect("Лицевой счёт подключён")
     assert "Это ваш текущий лицевой счёт" in linked.content_text
     assert await _current_number(cabinet) == target.number
+
+
+async def test_double_press_of_save_links_once(cabinet: Cabinet) -> None:
+    demo = await cabinet.seed_demo()
+    login_id = await cabinet.login_as(USER)
+    target = demo.accounts[4]
+    user = cabinet.user(USER)
+    await user.send("📄 Договоры")
+    await user.expect("Ваши лицевые счета")
+    await user.press("➕ Подключить бытового абонента")
+    await user.expect("тип абонента")
+    await user.press("Физ.лицо")
+    await user.expect("номер лицевого счёта")
+    await user.send(target.number)
+    await user.expect("фамилию владельца")
+    await user.send(target.holder_surname)
+    await user.expect("заводской номер")
+    await user.send(target.serials[0])
+    await user.expect("Проверьте данные")
+    await user.press("Подтвердить")
+    prompt = await user.expect("Нажмите «Сохранить»")
+    save = prompt.inline_keyboard[0][0]
+    await user.press_button(prompt, save)
+    await user.press_button(prompt, save)  # the second tap arrives before the first is done
+    await user.expect("Лицевой счёт подключён")
+    answer = await user.expect_callback_answer()
+    assert answer.text is not None and "устарела" in answer.text
+    assert not any("уже подключён" in m.content_text for m in user.bot_messages)
+    async with cabinet.sessions() as session:
+        links = (
+            await session.scalars(select(AccountLink).where(AccountLink.login_id == login_id))
+        ).all()
+        assert len(links) == 2
+
+
+async def test_old_account_card_after_unlink_is_refused_politely(cabinet: Cabinet) -> None:
+    demo = await cabinet.seed_demo()
+    await cabinet.login_as(USER)
+    first, second = demo.accounts[0], demo.accounts[6]
+    user = cabinet.user(USER)
+    await user.send("📄 Договоры")
+    await user.expect("Ваши лицевые счета")
+    await _link(user, second.number, second.holder_surname, second.serials[0])
+    await user.expect("Лицевой счёт подключён")
+
+    await user.send("📄 Договоры")
+    old_list = await user.expect(second.number)
+    await user.send("📄 Договоры")
+    await user.expect(second.number)
+    await user.press(f"№ {second.number}")
+    await user.expect("Адрес")
+    await user.press("Отвязать")
+    question = await user.expect("Отвязать лицевой счёт")
+    await user.press("Да, отвязать", message=question)
+    await user.expect(f"Лицевой счёт № {second.number} отвязан")
+
+    await user.press(f"№ {second.number}", message=old_list)  # a card from before the unlink
+    answer = await user.expect_callback_answer()
+    assert answer.text is not None and "уже не подключён" in answer.text
+    assert await _current_number(cabinet) == first.number

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import func, select
 
 from bot.app import build_storage
+from bot.emulator.state import wait_until
 from bot.texts import auth as texts
 from bot.texts import common as common_texts
 from models import AuditEvent, EmailToken, Login, Subscription, TelegramIdentity
@@ -150,8 +152,9 @@ async def test_pasted_code_activates(cabinet: Any, smtp: SmtpSink) -> None:
     await register(cabinet, user)
     await user.expect("Мы отправили письмо")
     token = token_of(await smtp.wait_for_letter(NORMALISED))
-    await user.send(token)
+    pasted = await user.send(token)
     await user.expect("Учётная запись активирована")
+    assert pasted.message_id in user.deleted_message_ids
 
 
 async def test_wrong_captcha_and_refresh(cabinet: Any) -> None:
@@ -392,6 +395,9 @@ async def test_password_reset_logs_out_other_sessions(cabinet: Any, smtp: SmtpSi
     second = await user.send("Brand2new")
     await user.expect("Пароль изменён")
     assert {first.message_id, second.message_id} <= set(user.deleted_message_ids)
+    await user.send(f"/start {token_of(letter)}")
+    used = await user.expect("пароль по ней уже изменён")
+    assert texts.BTN_FORGOT in str(used.inline_buttons)
     await phone_owner.expect("Пароль вашей учётной записи изменён", timeout=10)
 
     async with cabinet.sessions() as session:
@@ -406,6 +412,7 @@ async def test_password_reset_logs_out_other_sessions(cabinet: Any, smtp: SmtpSi
 
 
 async def test_unknown_email_reset_gets_the_same_reply(cabinet: Any, smtp: SmtpSink) -> None:
+    await cabinet.seed_demo()
     user = cabinet.user(1022)
     await log_in(user, "nobody@example.ru", "Whatever1")
     await user.expect("Неверный e-mail или пароль")
@@ -413,7 +420,12 @@ async def test_unknown_email_reset_gets_the_same_reply(cabinet: Any, smtp: SmtpS
     await user.expect("Восстановление пароля")
     await user.send("nobody@example.ru")
     await user.expect("Если этот e-mail зарегистрирован")
-    assert not smtp.letters
+    await user.press(common_texts.BTN_BACK)  # a typo in the address
+    await user.expect("Введите e-mail")
+    await user.send(DEMO_EMAIL)
+    await user.expect("Если этот e-mail зарегистрирован")
+    letter = await smtp.wait_for_letter()
+    assert DEMO_EMAIL in str(letter["To"]) and len(smtp.letters) == 1
 
 
 async def test_logout(cabinet: Any) -> None:
@@ -426,3 +438,82 @@ async def test_logout(cabinet: Any) -> None:
     await user.expect("доступен после входа")
     await user.send("/logout")
     await user.expect("не вошли")
+
+
+async def test_double_press_registers_once(cabinet: Any, smtp: SmtpSink) -> None:
+    user = cabinet.user(1030)
+    await register_until_summary(cabinet, user)
+    summary = user.bot_messages[-1]
+    button = summary.inline_keyboard[0][0]
+    assert button["text"] == texts.BTN_SUBMIT
+    await user.press_button(summary, button)
+    first = user._last_callback_id
+    await user.press_button(summary, button)  # the second tap lands before the first is done
+    second = user._last_callback_id
+    await smtp.wait_for_letter(NORMALISED)
+    await user.expect("Мы отправили письмо")
+    user.checkpoint()
+    for query_id in (first, second):
+        assert query_id is not None
+        assert await wait_until(user.chat.signal, partial(cabinet.emu.callback_answer, query_id), 5)
+    await user.expect_no_message(within=0.5)
+    sent = [m for m in user.bot_messages if "Мы отправили письмо" in m.content_text]
+    assert len(sent) == 1 and len(smtp.letters) == 1
+    async with cabinet.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Login)) == 1
+
+
+async def test_expired_link_leads_to_a_new_letter(cabinet: Any, smtp: SmtpSink) -> None:
+    user = cabinet.user(1031)
+    await register(cabinet, user)
+    await user.expect("Мы отправили письмо")
+    token = token_of(await smtp.wait_for_letter(NORMALISED))
+    cabinet.clock.advance(timedelta(hours=24, seconds=1))
+    link = await user.send(f"/start {token}")
+    await user.expect("Ссылка для активации устарела")
+    assert link.message_id in user.deleted_message_ids
+    await user.press(texts.BTN_LOGIN)
+    await user.expect("Введите e-mail")
+    await user.send(EMAIL)
+    await user.expect("Введите пароль")
+    await user.send(PASSWORD)
+    await user.expect("ещё не активирована")
+    await user.press("Отправить письмо ещё раз")
+    await user.expect("Письмо отправлено ещё раз")
+    await user.send(f"/start {token_of(await smtp.wait_for_letter(NORMALISED, index=1))}")
+    await user.expect("Учётная запись активирована")
+
+
+async def test_back_after_a_wrong_password_asks_the_email(cabinet: Any) -> None:
+    await cabinet.seed_demo()
+    user = cabinet.user(1032)
+    await log_in(user, DEMO_EMAIL, "Wrong2026pass")
+    await user.expect("Неверный e-mail или пароль")
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("Введите e-mail")
+    await user.send(DEMO_EMAIL)
+    await user.expect("Введите пароль")
+    await user.send(DEMO_PASSWORD)
+    await user.expect("Вы вошли в личный кабинет")
+
+
+async def test_correcting_from_the_summary_can_go_back(cabinet: Any, smtp: SmtpSink) -> None:
+    user = cabinet.user(1033)
+    await register_until_summary(cabinet, user)
+    await user.press(texts.BTN_EDIT_PASSWORD)
+    await user.expect("Придумайте")
+    await user.send("Other2026pass")
+    await user.expect("Повторите пароль")
+    await user.press(common_texts.BTN_BACK)  # changed my mind: the old password stays
+    await user.expect("Проверьте данные")
+    await user.press(texts.BTN_EDIT_NAME)
+    await user.expect("фамилию, имя и отчество")
+    await user.press(common_texts.BTN_BACK)
+    summary = await user.expect("Проверьте данные")
+    assert "Римская-Корсакова Людмила Петровна" in summary.content_text
+    await user.press(texts.BTN_SUBMIT)
+    await user.expect("Мы отправили письмо")
+    await user.send(f"/start {token_of(await smtp.wait_for_letter(NORMALISED))}")
+    await user.expect("Учётная запись активирована")
+    await log_in(user, EMAIL, PASSWORD)
+    await user.expect("Здравствуйте, Людмила")

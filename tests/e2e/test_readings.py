@@ -461,3 +461,218 @@ async def test_history_text_and_chart_photo(cabinet: Cabinet) -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# --- back, second thoughts, stale state --------------------------------------------------------
+
+
+async def test_back_walks_the_zones_then_returns_to_the_meters(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet, account_index=17)
+    [meter] = await meters_of_current_account(cabinet)
+    await open_entry(user, meter)
+    question = await user.expect("по зоне T1 (день)")
+    assert question.reply_keyboard == [[common_texts.BTN_BACK, common_texts.BTN_CANCEL]]
+    t1 = await last_value(cabinet, meter, 1) + 10
+    await user.send(str(t1))
+    await user.expect("по зоне T2 (ночь)")
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("по зоне T1 (день)")
+    for zone, next_question in ((1, "T2 (ночь)"), (2, "T3 (полупик)"), (3, texts.ASK_PHOTO)):
+        await user.send(str(await last_value(cabinet, meter, zone) + zone))
+        await user.expect(next_question)
+    await user.press(common_texts.BTN_BACK)  # from the photo step: the last zone again
+    await user.expect("по зоне T3 (полупик)")
+    await user.send(str(await last_value(cabinet, meter, 3) + 3))
+    await user.expect(texts.ASK_PHOTO)
+    await user.press(texts.BTN_NO_PHOTO)
+    summary = await user.expect("Проверьте показания")
+    assert "расход 1,00 кВт·ч" in summary.text and "расход 3,00 кВт·ч" in summary.text
+    await user.press(common_texts.BTN_BACK)  # from the summary: the last zone again
+    await user.expect("по зоне T3 (полупик)")
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("по зоне T2 (ночь)")
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("по зоне T1 (день)")
+    await user.press(common_texts.BTN_BACK)  # from the first zone: the list of meters
+    back = await user.expect(texts.BACK_TO_METERS)
+    assert back.reply_keyboard is not None and common_texts.MENU_READINGS in back.reply_keyboard[1]
+    await user.expect(texts.CHOOSE_METER)
+    assert await readings_of(cabinet, meter) == []
+
+
+async def test_a_corrected_number_typed_instead_of_answering_are_you_sure(
+    cabinet: Cabinet,
+) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    await user.send(str(previous + 5000))
+    await user.expect("Вы уверены?")
+    await user.send(str(previous + 50))  # the subscriber noticed the typo and just retyped
+    await user.expect(texts.ASK_PHOTO)
+    await user.press(texts.BTN_NO_PHOTO)
+    summary = await user.expect("Проверьте показания")
+    assert "расход 50,00 кВт·ч" in summary.text
+
+
+async def test_digits_of_another_script_are_understood(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    value = previous + 12
+    await user.send("".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in str(value)))
+    await user.expect(texts.ASK_PHOTO)
+    await user.press(texts.BTN_NO_PHOTO)
+    summary = await user.expect("Проверьте показания")
+    assert f"Показание: {num(value)}, расход 12,00 кВт·ч" in summary.text
+
+
+async def test_a_pdf_is_not_taken_for_the_meter_photo(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    await open_entry(user, meter)
+    await user.send(str(await last_value(cabinet, meter) + 10))
+    await user.expect(texts.ASK_PHOTO)
+    await user.send_document(b"%PDF-1.4\n" + b"0" * 100, filename="meter.pdf")
+    await user.expect(texts.PHOTO_UNSUPPORTED)
+    await user.send_document(JPEG, filename="meter.jpg", mime_type="image/jpeg")
+    summary = await user.expect("Проверьте показания")
+    assert "Фото счётчика: приложено" in summary.text
+
+
+async def test_switching_the_account_mid_dialog_stores_nothing(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    await open_entry(user, meter)
+    await _enter(user, await last_value(cabinet, meter) + 10)
+    async with cabinet.sessions() as session:  # «Договоры» made another account current
+        login_id = await session.scalar(select(Login.id).where(Login.email == DEMO_EMAIL))
+        other = (await session.scalars(select(Account.id).order_by(Account.id))).all()[3]
+        await session.execute(
+            update(AccountLink).where(AccountLink.login_id == login_id).values(is_current=False)
+        )
+        session.add(AccountLink(login_id=login_id, account_id=other, is_current=True))
+        await session.commit()
+    await user.press(texts.BTN_CONFIRM)
+    gone = await user.expect(texts.METER_GONE)
+    assert gone.reply_keyboard is not None and common_texts.MENU_READINGS in gone.reply_keyboard[1]
+    assert await readings_of(cabinet, meter) == []
+
+
+async def test_a_meter_removed_meanwhile_is_not_written_to(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    await open_entry(user, meter)
+    async with cabinet.sessions() as session:
+        await session.execute(update(Meter).where(Meter.id == meter.id).values(is_active=False))
+        await session.commit()
+    await user.send(str(await last_value(cabinet, meter) + 10))
+    await user.expect(texts.METER_GONE)
+    assert await readings_of(cabinet, meter) == []
+
+
+async def test_a_dialog_that_outlives_the_window_confirms_the_new_period(
+    cabinet: Cabinet,
+) -> None:
+    user = await subscriber(cabinet)
+    cabinet.clock.set(datetime(2026, 11, 25, 23, 58))
+    meter = (await meters_of_current_account(cabinet))[0]
+    await open_entry(user, meter)
+    summary = await _enter(user, await last_value(cabinet, meter) + 10)
+    assert "за ноябрь 2026" in summary.text
+    cabinet.clock.set(datetime(2026, 11, 26, 0, 1))  # midnight in Moscow: the window closed
+    await user.press(texts.BTN_CONFIRM)
+    await user.expect("приём за ноябрь 2026 закончился")
+    again = await user.expect("за декабрь 2026:")
+    assert again.text.startswith("Проверьте показания")
+    await user.press(texts.BTN_CONFIRM, message=again)
+    done = await user.expect("Показания приняты")
+    assert "за декабрь 2026" in done.text
+    assert await readings_of(cabinet, meter) == []
+    [stored] = await readings_of(cabinet, meter, date(2026, 12, 1))
+    assert stored.taken_on == date(2026, 11, 26)
+
+
+async def test_a_billing_reading_loaded_meanwhile_raises_the_floor(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    await _enter(user, previous + 10)
+    async with cabinet.sessions() as session:  # the registry import brought October's real value
+        await session.execute(
+            update(Reading)
+            .where(Reading.meter_id == meter.id, Reading.period == date(2026, 10, 1))
+            .values(value=previous + 100)
+        )
+        await session.commit()
+    await user.press(texts.BTN_CONFIRM)
+    reply = await user.expect("не может быть меньше предыдущего принятого")
+    assert num(previous + 100) in reply.text and "Введите показание" in reply.text
+    assert await readings_of(cabinet, meter) == []
+
+
+async def test_the_second_entry_in_a_period_says_it_will_replace_the_first(
+    cabinet: Cabinet,
+) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    await _enter(user, previous + 30)
+    await user.press(texts.BTN_CONFIRM)
+    await user.expect("Показания приняты")
+    await open_entry(user, meter)
+    question = await user.expect("Введите показание")
+    assert f"уже принято {num(previous + 30)}: новое показание заменит его" in question.text
+    # The floor stays the previous period's value: a typo can be corrected downwards.
+    await user.send(str(previous + 20))
+    await user.expect(texts.ASK_PHOTO)
+
+
+# --- the history as the subscriber sees it -----------------------------------------------------
+
+
+async def test_history_names_the_account_and_the_reference_and_escapes_registry_text(
+    cabinet: Cabinet,
+) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    async with cabinet.sessions() as session:  # registry text with HTML and mathtext characters
+        await session.execute(
+            update(Meter).where(Meter.id == meter.id).values(serial_number="A$x_{$<1>")
+        )
+        await session.execute(
+            update(Account).where(Account.id == meter.account_id).values(address="ул. Мира & <Co>")
+        )
+        await session.commit()
+    await user.send(common_texts.MENU_READINGS)
+    overview = await user.expect(texts.CHOOSE_METER)
+    assert "ул. Мира & <Co>" in overview.text and "Счётчик № A$x_{$<1>" in overview.text
+    await user.press(texts.BTN_ENTER.format(serial="A$x_{$<1>"))
+    await user.expect("Введите показание")
+    await _enter(user, await last_value(cabinet, meter) + 10)
+    await user.press(texts.BTN_CONFIRM)
+    done = await user.expect("Показания приняты")
+    reference = done.text.split("Номер подтверждения: ")[1].rstrip(".")
+    await user.send(common_texts.MENU_READINGS)
+    await user.expect(texts.CHOOSE_METER)
+    await user.press(texts.BTN_HISTORY)
+    history = await user.expect("Счётчик № A$x_{$<1>")
+    assert "ул. Мира & <Co>" in history.text
+    assert f"принято, передано вами, № {reference}" in history.text
+    chart = await user.expect(texts.CHART_CAPTION)
+    assert chart.photo is not None and chart.photo.data.startswith(b"\x89PNG")
+
+
+async def test_history_of_an_account_without_meters_says_so(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    await user.send(common_texts.MENU_READINGS)
+    overview = await user.expect(texts.CHOOSE_METER)
+    async with cabinet.sessions() as session:  # the meters left the account since then
+        await session.execute(update(Meter).values(is_active=False))
+        await session.commit()
+    await user.press(texts.BTN_HISTORY, message=overview)
+    await user.expect(texts.HISTORY_NO_METERS)

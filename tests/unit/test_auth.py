@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,7 @@ from models import (
 )
 from services import auth
 from services.identity import bind_login
-from services.passwords import verify_password
+from services.passwords import needs_rehash, verify_password
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PASSWORD = "Secret2026pass"
@@ -179,3 +180,44 @@ async def test_activation_code_cannot_reset_a_password(session: AsyncSession) ->
     with pytest.raises(auth.BadToken):
         await auth.reset_password(session, outgoing.token, "x", telegram_user_id=1, chat_id=1,
                                   now=NOW)  # fmt: skip
+
+
+async def test_login_rehashes_a_password_hashed_with_old_parameters(session: AsyncSession) -> None:
+    await registered(session)
+    login = await session.scalar(select(Login))
+    assert login is not None
+    old_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    assert needs_rehash(old_hash)
+    login.password_hash = old_hash
+    await session.commit()
+    await auth.log_in(session, "anna@example.ru", PASSWORD, telegram_user_id=5, chat_id=5, now=NOW)
+    await session.refresh(login)
+    assert login.password_hash != old_hash and not needs_rehash(login.password_hash)
+    assert await verify_password(login.password_hash, PASSWORD)
+
+
+async def test_a_used_code_retires_the_older_letters(session: AsyncSession) -> None:
+    first = await registered(session, activate=False)
+    later = NOW + timedelta(minutes=2)
+    second = await auth.resend_letter(session, "anna@example.ru", now=later)
+    assert second is not None
+    await auth.activate(session, second.token, telegram_user_id=1, now=later)
+    with pytest.raises(auth.BadToken) as old:
+        await auth.activate(session, first.token, telegram_user_id=1, now=later)
+    assert old.value.reason is auth.TokenProblem.USED
+
+    resets = []
+    for minutes in (5, 7):
+        letter = await auth.request_password_reset(
+            session, "anna@example.ru", telegram_user_id=1, now=NOW + timedelta(minutes=minutes)
+        )
+        assert letter is not None
+        resets.append(letter.token)
+    new_hash = await auth.hash_new_password("Brand2new")
+    await auth.reset_password(session, resets[1], new_hash, telegram_user_id=1, chat_id=1,
+                              now=NOW + timedelta(minutes=8))  # fmt: skip
+    with pytest.raises(auth.BadToken) as stale:
+        await auth.reset_password(session, resets[0], new_hash, telegram_user_id=9, chat_id=9,
+                                  now=NOW + timedelta(minutes=9))  # fmt: skip
+    assert stale.value.reason is auth.TokenProblem.USED
+    assert stale.value.purpose is TokenPurpose.PASSWORD_RESET

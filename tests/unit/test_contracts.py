@@ -88,3 +88,52 @@ async def test_approve_creates_links_and_notifies(session: AsyncSession, tmp_pat
     with pytest.raises(contracts.AlreadyDecided):
         await contracts.reject(session, app.id, "поздно", now=NOW, staff_user_id=9)
     assert [x.number for x in await contracts.list_applications(session, login_id)] == [app.number]
+
+
+async def _submitted(session: AsyncSession, tmp_path: Path, login_id: int) -> int:
+    a, b = await _file(session, tmp_path), await _file(session, tmp_path, PDF + b"2")
+    app = await contracts.submit_application(
+        session, login_id, object_type=ObjectType.APARTMENT, address="ул. Новая, д. 1",
+        documents={"passport": [a], "title_deed": [b]}, now=NOW, year=2026,
+    )  # fmt: skip
+    return app.id
+
+
+async def test_taking_in_work_twice_notifies_once(session: AsyncSession, tmp_path: Path) -> None:
+    app_id = await _submitted(session, tmp_path, await _login(session))
+    await contracts.take_in_work(session, app_id, now=NOW, staff_user_id=9)
+    again = await contracts.take_in_work(session, app_id, now=NOW, staff_user_id=10)
+    assert again.status is ApplicationStatus.IN_PROGRESS
+    assert len((await session.scalars(select(Notification))).all()) == 1
+    await contracts.approve(session, app_id, "74000777", now=NOW, staff_user_id=9)
+    with pytest.raises(contracts.AlreadyDecided):
+        await contracts.approve(session, app_id, "74000778", now=NOW, staff_user_id=10)
+    with pytest.raises(contracts.AlreadyDecided):
+        await contracts.take_in_work(session, app_id, now=NOW, staff_user_id=10)
+    assert await session.scalar(select(Account).where(Account.number == "74000778")) is None
+
+
+async def test_approve_refuses_an_account_someone_else_uses(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    login_id = await _login(session)
+    app_id = await _submitted(session, tmp_path, login_id)
+    stranger = Login(
+        email="b@example.com", phone="+79990000001", surname="Чужой", name="Иван",
+        password_hash="x", consent_version="1", consent_at=NOW,
+    )  # fmt: skip
+    account = Account(
+        number="74009999", holder_surname="Чужой", holder_name="Иван", address="ул. Другая, 2",
+        created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    session.add_all([stranger, account])
+    await session.flush()
+    session.add(
+        AccountLink(login_id=stranger.id, account_id=account.id, is_current=True, linked_at=NOW)
+    )
+    await session.commit()
+    with pytest.raises(contracts.AccountNumberTaken):
+        await contracts.approve(session, app_id, "74009999", now=NOW, staff_user_id=9)
+    assert (await contracts.get_application(session, app_id)).status is ApplicationStatus.SUBMITTED
+    app = await contracts.approve(session, app_id, "74009998", now=NOW, staff_user_id=9)
+    assert app.status is ApplicationStatus.APPROVED

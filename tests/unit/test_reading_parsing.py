@@ -66,6 +66,24 @@ def test_any_spelling_of_a_valid_value_parses_back(
     assert parse_reading(typed, digits) == value
 
 
+@given(meter_values(), st.sampled_from(["0660", "06F0", "FF10", "0966"]))
+def test_digits_of_other_scripts_read_as_the_same_value(
+    sample: tuple[int, Decimal], zero: str
+) -> None:
+    digits, value = sample
+    base = int(zero, 16)
+    typed = "".join(chr(base + int(c)) if c.isdigit() else c for c in f"{value:.2f}")
+    assert parse_reading(typed.replace(".", ","), digits) == value
+
+
+@given(st.integers(min_value=4, max_value=9), st.integers(min_value=1, max_value=10**40))
+def test_huge_and_negative_numbers_are_refused(digits: int, big: int) -> None:
+    with pytest.raises(TooManyDigits):
+        parse_reading(str(10**digits * big), digits)
+    with pytest.raises(NotANumber):
+        parse_reading(f"-{big}", digits)
+
+
 @given(digit_counts, st.integers(min_value=0, max_value=10**12))
 def test_values_beyond_the_capacity_are_refused(digits: int, extra: int) -> None:
     with pytest.raises(TooManyDigits) as error:
@@ -91,7 +109,27 @@ def test_garbage_is_refused_or_parsed_never_crashes(text: str) -> None:
     assert value == value.quantize(Decimal("0.01"))
 
 
-@pytest.mark.parametrize("text", ["", " ", "-5", "12a", "1,2,3", "1e5", "+", ",5", "１２", "NaN"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "-5",
+        "-0",
+        "12a",
+        "1,2,3",
+        "1e5",
+        "1E5",
+        "+",
+        "+5",
+        ",5",
+        "NaN",
+        "Infinity",
+        "0x10",
+        "½",
+        "²",
+    ],
+)
 def test_not_numbers(text: str) -> None:
     with pytest.raises(NotANumber):
         parse_reading(text, 6)
@@ -99,7 +137,15 @@ def test_not_numbers(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("12 345,6", "12345.60"), ("12345.67", "12345.67"), ("007", "7.00"), ("5,", "5.00")],
+    [
+        ("12 345,6", "12345.60"),
+        ("12345.67", "12345.67"),
+        ("007", "7.00"),
+        ("5,", "5.00"),
+        ("١٢٣٤٥,٦", "12345.60"),  # Arabic-Indic digits
+        ("１２３", "123.00"),  # full-width digits from an East Asian keyboard
+        ("12\u202f345", "12345.00"),  # a narrow no-break space as the thousands separator
+    ],
 )
 def test_examples(text: str, expected: str) -> None:
     assert parse_reading(text, 5) == Decimal(expected)

@@ -22,6 +22,7 @@ from models import (
     Tariff,
 )
 from services import readings
+from services.files import UnsupportedFileType
 from services.periods import shift
 
 TODAY = date(2026, 11, 20)
@@ -286,3 +287,52 @@ async def test_history_is_limited_to_twelve_months(session: AsyncSession) -> Non
     assert len(history.periods) == 12
     assert history.periods[0] == date(2025, 11, 1) and history.periods[-1] == date(2026, 10, 1)
     assert all(history.monthly[p] == {1: Decimal("10")} for p in history.periods)
+
+
+async def test_a_pdf_is_not_a_meter_photo(session: AsyncSession, tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedFileType):
+        await readings.store_photo(session, tmp_path, b"%PDF-1.7\n" + b"0" * 64, limit_mb=1,
+                                   telegram_file_id="f", telegram_file_unique_id="u")  # fmt: skip
+    assert await count(session, StoredFile) == 0
+
+
+async def test_submit_checks_the_floor_again(session: AsyncSession) -> None:
+    """Billing may load a higher reading between the dialog's check and «Подтвердить»."""
+    meter = await make_meter(session, zones=2, history=[(date(2026, 10, 1), ["100", "50"])])
+    with pytest.raises(readings.ReadingTooLow) as error:
+        await submit(session, meter, {1: "120", 2: "40"}, "low")
+    assert (error.value.zone, error.value.previous) == (2, Decimal("50"))
+    with pytest.raises(readings.MeterNotFound):  # every zone of the meter, no more, no less
+        await submit(session, meter, {1: "120"}, "partial")
+    assert await count(session, Reading) == 2 and await count(session, ReadingSubmission) == 0
+
+
+async def test_already_sent_is_this_periods_live_value(session: AsyncSession) -> None:
+    meter = await make_meter(session, history=[(date(2026, 10, 1), ["100"])])
+    assert await readings.already_sent(session, meter.id, 1, PERIOD) is None
+    await submit(session, meter, {1: "150"}, "a")
+    await submit(session, meter, {1: "140"}, "b")  # a typo corrected downwards is allowed
+    assert await readings.already_sent(session, meter.id, 1, PERIOD) == Decimal("140")
+    assert await readings.previous_value(session, meter.id, 1, PERIOD) == Decimal("100")
+
+
+async def test_two_different_submissions_at_once_leave_one_live_reading(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        meter = await make_meter(session)
+
+    async def press(key: str, value: str) -> readings.SubmissionResult | None:
+        async with sessions() as own:
+            try:
+                return await submit(own, meter, {1: value}, key)
+            except readings.SubmissionConflict:
+                return None  # the subscriber is asked to press again
+
+    results = await asyncio.gather(press("x", "10"), press("y", "20"))
+    assert any(r is not None for r in results)
+    async with sessions() as session:
+        live = (
+            await session.scalars(select(Reading).where(Reading.replaced_by_id.is_(None)))
+        ).all()
+        assert len(live) == 1
