@@ -162,17 +162,17 @@ async def start_link(
 
 async def _ask_number(message: Message, state: FSMContext) -> None:
     await state.set_state(LinkAccount.number)
-    await message.answer(texts.LINK_NUMBER, reply_markup=kb.back_cancel())
+    await message.answer(texts.LINK_NUMBER, reply_markup=common_kb.back_cancel())
 
 
 async def _ask_surname(message: Message, state: FSMContext) -> None:
     await state.set_state(LinkAccount.surname)
-    await message.answer(texts.LINK_SURNAME, reply_markup=kb.back_cancel())
+    await message.answer(texts.LINK_SURNAME, reply_markup=common_kb.back_cancel())
 
 
 async def _ask_meter(message: Message, state: FSMContext) -> None:
     await state.set_state(LinkAccount.meter)
-    await message.answer(texts.LINK_METER, reply_markup=kb.back_cancel())
+    await message.answer(texts.LINK_METER, reply_markup=common_kb.back_cancel())
 
 
 @router.callback_query(
@@ -210,7 +210,7 @@ async def enter_number(
     try:
         number = accounts.normalise_account_number(message.text or "")
     except accounts.BadAccountNumber:
-        await message.answer(texts.LINK_NUMBER_BAD, reply_markup=kb.back_cancel())
+        await message.answer(texts.LINK_NUMBER_BAD, reply_markup=common_kb.back_cancel())
         return
     if await accounts.is_linked(session, _login(viewer), number):
         await state.clear()
@@ -230,7 +230,7 @@ async def enter_surname(message: Message, state: FSMContext) -> None:
     try:
         surname = accounts.normalise_surname(message.text or "")
     except accounts.BadSurname:
-        await message.answer(texts.LINK_SURNAME_BAD, reply_markup=kb.back_cancel())
+        await message.answer(texts.LINK_SURNAME_BAD, reply_markup=common_kb.back_cancel())
         return
     await state.update_data(surname=surname)
     await _ask_meter(message, state)
@@ -246,7 +246,7 @@ async def enter_meter(message: Message, state: FSMContext) -> None:
     try:
         serial = accounts.normalise_serial(message.text or "")
     except accounts.BadSerial:
-        await message.answer(texts.LINK_METER_BAD, reply_markup=kb.back_cancel())
+        await message.answer(texts.LINK_METER_BAD, reply_markup=common_kb.back_cancel())
         return
     data = await state.update_data(meter=serial)
     await state.set_state(LinkAccount.confirm)
@@ -315,7 +315,9 @@ async def _save(
     except accounts.LinkDataMismatch as exc:
         await state.set_data({"subscriber_type": data["subscriber_type"]})
         await state.set_state(LinkAccount.number)
-        await message.answer(texts.link_mismatch(exc.attempts_left), reply_markup=kb.back_cancel())
+        await message.answer(
+            texts.link_mismatch(exc.attempts_left), reply_markup=common_kb.back_cancel()
+        )
         return
     except accounts.LinkLocked as exc:
         await state.clear()

@@ -35,7 +35,6 @@ from bot.texts import common as common_texts
 from bot.texts import contracts as texts
 from keyboards import common as common_kb
 from keyboards import contracts as kb
-from keyboards.accounts import back_cancel
 from keyboards.contracts import ContractAction, ContractsCb, StaffAction, StaffCb
 from models import ApplicationStatus, ObjectType
 from services import contracts
@@ -104,7 +103,7 @@ async def choose_object(
         f"{texts.APPLY_OBJECT}\n\n✔️ {texts.OBJECT_TYPE_NAMES[kind]}", reply_markup=None
     )
     await state.set_state(ApplyForContract.address)
-    await query.message.answer(texts.APPLY_ADDRESS, reply_markup=back_cancel())
+    await query.message.answer(texts.APPLY_ADDRESS, reply_markup=common_kb.back_cancel())
 
 
 @router.message(ApplyForContract.address, F.text == common_texts.BTN_BACK)
@@ -118,7 +117,7 @@ async def enter_address(message: Message, state: FSMContext, settings: Settings)
     try:
         address = contracts.clean_address(message.text or "")
     except contracts.BadAddress:
-        await message.answer(texts.APPLY_ADDRESS_BAD, reply_markup=back_cancel())
+        await message.answer(texts.APPLY_ADDRESS_BAD, reply_markup=common_kb.back_cancel())
         return
     data = await state.get_data()
     await state.update_data(address=address, step=0, docs=data.get("docs", {}))
@@ -213,7 +212,7 @@ async def document_back(message: Message, state: FSMContext, settings: Settings)
     step = int(data["step"])
     if step == 0:
         await state.set_state(ApplyForContract.address)
-        await message.answer(texts.APPLY_ADDRESS, reply_markup=back_cancel())
+        await message.answer(texts.APPLY_ADDRESS, reply_markup=common_kb.back_cancel())
         return
     await state.update_data(step=step - 1)
     await _ask_document(message, state, settings)

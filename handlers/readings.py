@@ -166,7 +166,7 @@ async def _ask_value(
         await service.already_sent(session, meter_id, zone, period),
     )
     parts = [*(notes or []), *([reason] if reason else []), question]
-    await message.answer("\n\n".join(parts), reply_markup=kb.back_cancel())
+    await message.answer("\n\n".join(parts), reply_markup=common_kb.back_cancel())
 
 
 def _reason(error: service.ReadingError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.texts import accounts as texts
@@ -100,20 +100,6 @@ def subscriber_types() -> InlineKeyboardMarkup:
     builder.button(text=common_texts.BTN_CANCEL, callback_data=CancelCb())
     builder.adjust(1)
     return builder.as_markup()
-
-
-def back_cancel() -> ReplyKeyboardMarkup:
-    """While a typed answer is awaited: go one step back or leave."""
-    return ReplyKeyboardMarkup(
-        keyboard=[
-            [
-                KeyboardButton(text=common_texts.BTN_BACK),
-                KeyboardButton(text=common_texts.BTN_CANCEL),
-            ]
-        ],
-        resize_keyboard=True,
-        is_persistent=True,
-    )
 
 
 def link_confirm() -> InlineKeyboardMarkup:

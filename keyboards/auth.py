@@ -10,7 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.texts import auth as texts
 from bot.texts import common as common_texts
-from keyboards.common import CancelCb
+from keyboards.common import CancelCb, back_cancel, cancel_reply
 
 
 class AuthAction(enum.StrEnum):
@@ -37,10 +37,7 @@ def _cancel_row(builder: InlineKeyboardBuilder) -> None:
 
 def step_reply(*, back: bool) -> ReplyKeyboardMarkup:
     """Typed-input steps: «« Назад» (when there is a step before) and «Отмена»."""
-    row = [KeyboardButton(text=common_texts.BTN_CANCEL)]
-    if back:
-        row.insert(0, KeyboardButton(text=common_texts.BTN_BACK))
-    return ReplyKeyboardMarkup(keyboard=[row], resize_keyboard=True, is_persistent=True)
+    return back_cancel() if back else cancel_reply()
 
 
 def phone_reply() -> ReplyKeyboardMarkup:

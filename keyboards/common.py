@@ -49,6 +49,15 @@ def cancel_reply() -> ReplyKeyboardMarkup:
     )
 
 
+def back_cancel() -> ReplyKeyboardMarkup:
+    """While a typed answer is awaited and there is a step before: «« Назад» or «Отмена»."""
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=texts.BTN_BACK), KeyboardButton(text=texts.BTN_CANCEL)]],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
 def cancel_inline() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[

@@ -5,10 +5,9 @@ from __future__ import annotations
 import enum
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.texts import common as common_texts
 from bot.texts import readings as texts
 from keyboards.common import CancelCb
 
@@ -43,20 +42,6 @@ def meters(meter_buttons: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     builder.button(text=texts.BTN_HISTORY, callback_data=ReadingsCb(action=ReadingAction.HISTORY))
     builder.adjust(1)
     return builder.as_markup()
-
-
-def back_cancel() -> ReplyKeyboardMarkup:
-    """While the dialog waits for a value: «« Назад» to the previous step, «Отмена» to leave."""
-    return ReplyKeyboardMarkup(
-        keyboard=[
-            [
-                KeyboardButton(text=common_texts.BTN_BACK),
-                KeyboardButton(text=common_texts.BTN_CANCEL),
-            ]
-        ],
-        resize_keyboard=True,
-        is_persistent=True,
-    )
 
 
 def confirm_warning() -> InlineKeyboardMarkup:
