@@ -141,7 +141,14 @@ def build_dispatcher(
         sessions=sessions,
         **extras,
     )
+    # The in-flight counter wraps aiogram's own outer middlewares too (errors, user context,
+    # FSM and its per-user lock), so «idle» means the lock is released and the storage unused.
+    aiogram_outer = list(dispatcher.update.outer_middleware[:])
+    for middleware in aiogram_outer:
+        dispatcher.update.outer_middleware.unregister(middleware)
     dispatcher.update.outer_middleware(in_flight)
+    for middleware in aiogram_outer:
+        dispatcher.update.outer_middleware(middleware)
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
     dispatcher.update.outer_middleware(ViewerMiddleware())
