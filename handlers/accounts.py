@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,9 +39,11 @@ def _login(viewer: Viewer | None) -> int:
     return viewer.login_id
 
 
-async def _edit(query: CallbackQuery, text: str, markup: object = None) -> None:
+async def _edit(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
     if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)  # type: ignore[arg-type]
+        await query.message.edit_text(text, reply_markup=markup)
 
 
 # --- the section ---------------------------------------------------------------------------
@@ -62,7 +64,9 @@ async def show_list(query: CallbackQuery, session: AsyncSession, viewer: Viewer 
     await _edit(query, texts.accounts_list(cards), kb.section(cards))
 
 
-@router.callback_query(AccountsCb.filter(F.action == AccountAction.OPEN), LoggedIn())
+@router.callback_query(
+    AccountsCb.filter(F.action.in_({AccountAction.OPEN, AccountAction.UNLINK})), LoggedIn()
+)
 async def open_account(
     query: CallbackQuery,
     callback_data: AccountsCb,
@@ -70,12 +74,16 @@ async def open_account(
     viewer: Viewer | None,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """The account's card, or the question whether to unlink it."""
     try:
         card = await accounts.get_account(session, _login(viewer), callback_data.account_id)
     except NotFound:
         callback_answer.text = texts.ACCOUNT_GONE
         return
-    await _edit(query, texts.account_details(card), kb.account(card))
+    if callback_data.action == AccountAction.UNLINK:
+        await _edit(query, texts.unlink_question(card), kb.unlink_confirm(card))
+    else:
+        await _edit(query, texts.account_details(card), kb.account(card))
 
 
 @router.callback_query(AccountsCb.filter(F.action == AccountAction.CURRENT), LoggedIn())
@@ -96,22 +104,6 @@ async def make_current(
     await _edit(
         query, texts.made_current(card) + "\n\n" + texts.accounts_list(cards), kb.section(cards)
     )
-
-
-@router.callback_query(AccountsCb.filter(F.action == AccountAction.UNLINK), LoggedIn())
-async def ask_unlink(
-    query: CallbackQuery,
-    callback_data: AccountsCb,
-    session: AsyncSession,
-    viewer: Viewer | None,
-    callback_answer: CallbackAnswer,
-) -> None:
-    try:
-        card = await accounts.get_account(session, _login(viewer), callback_data.account_id)
-    except NotFound:
-        callback_answer.text = texts.ACCOUNT_GONE
-        return
-    await _edit(query, texts.unlink_question(card), kb.unlink_confirm(card))
 
 
 @router.callback_query(AccountsCb.filter(F.action == AccountAction.UNLINK_YES), LoggedIn())
@@ -192,7 +184,7 @@ async def choose_type(
     kind = SubscriberType(callback_data.value)
     await state.update_data(subscriber_type=kind.value)
     await query.message.edit_text(
-        f"{texts.LINK_TYPE}\n\n✔️ {texts.SUBSCRIBER_TYPE_NAMES[kind]}", reply_markup=None
+        common_texts.chosen(texts.LINK_TYPE, texts.SUBSCRIBER_TYPE_NAMES[kind]), reply_markup=None
     )
     await _ask_number(query.message, state)
 

@@ -336,14 +336,22 @@ async def got_phone(
     await advance(message, state, Registration.phone, settings=settings, captcha=captcha, bot=bot)
 
 
-@router.message(Registration.password, F.text)
-async def got_password(message: Message, state: FSMContext) -> None:
+async def _take_new_password(message: Message) -> str | None:
+    """Delete the message holding a new password and hash it; None (with the reasons told to the
+    user) when it breaks the password policy."""
     password = message.text or ""
     await forget(message)
     try:
-        password_hash = await auth.hash_new_password(password)
+        return await auth.hash_new_password(password)
     except WeakPassword as exc:
         await message.answer(texts.password_weak([str(p) for p in exc.problems]))
+        return None
+
+
+@router.message(Registration.password, F.text)
+async def got_password(message: Message, state: FSMContext) -> None:
+    password_hash = await _take_new_password(message)
+    if password_hash is None:
         return
     await state.update_data(password_candidate=password_hash)
     await state.set_state(Registration.password_repeat)
@@ -725,12 +733,8 @@ async def got_reset_email(
 
 @router.message(PasswordReset.password, F.text)
 async def got_new_password(message: Message, state: FSMContext) -> None:
-    password = message.text or ""
-    await forget(message)
-    try:
-        password_hash = await auth.hash_new_password(password)
-    except WeakPassword as exc:
-        await message.answer(texts.password_weak([str(p) for p in exc.problems]))
+    password_hash = await _take_new_password(message)
+    if password_hash is None:
         return
     await state.update_data(password_hash=password_hash)
     await state.set_state(PasswordReset.password_repeat)

@@ -100,7 +100,7 @@ async def choose_object(
     kind = ObjectType(callback_data.value)
     await state.update_data(object_type=kind.value)
     await query.message.edit_text(
-        f"{texts.APPLY_OBJECT}\n\n✔️ {texts.OBJECT_TYPE_NAMES[kind]}", reply_markup=None
+        common_texts.chosen(texts.APPLY_OBJECT, texts.OBJECT_TYPE_NAMES[kind]), reply_markup=None
     )
     await state.set_state(ApplyForContract.address)
     await query.message.answer(texts.APPLY_ADDRESS, reply_markup=common_kb.back_cancel())

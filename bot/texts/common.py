@@ -79,6 +79,11 @@ ACCOUNT_REQUIRED = (
 )
 
 
+def chosen(question: str, choice: str) -> str:
+    """A question whose buttons were pressed, kept in the chat with the answer under it."""
+    return f"{question}\n\n✔️ {choice}"
+
+
 def section_not_ready(section: str) -> str:
     return f"Раздел «{section}» скоро появится в боте. Пока им можно пользоваться на сайте личного кабинета."
 
