@@ -30,9 +30,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
-from bot.emulator import BotAPIEmulator
 from bot.settings import Settings
 from bot.texts import common as texts
+from emulator import BotAPIEmulator
 
 TOKEN = "123456:BENCH"
 # (what the user sends, a fragment of the reply the bot must show)

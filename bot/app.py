@@ -32,6 +32,7 @@ from bot.settings import Settings
 from bot.telegram_retry import RetryMiddleware
 from bot.texts import common as texts
 from handlers import feature_routers
+from handlers.staff import StaffDirectory
 from services.captcha import Captcha
 from services.mailer import Mailer
 
@@ -172,6 +173,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: A
     extras["clock"] = clock or Clock(settings.zone)
     extras.setdefault("mailer", Mailer(settings))
     extras.setdefault("captcha", Captcha())
+    extras.setdefault("staff", StaffDirectory(settings))
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
     storage_engine = None if settings.redis_url else create_engine(settings.database_url)

@@ -18,9 +18,9 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from bot.emulator import BotAPIEmulator, BotMessage, ChatEvent, ChatMessage, GroupMember
-from bot.emulator.state import wait_until
-from bot.emulator.users import Participant
+from emulator import BotAPIEmulator, BotMessage, ChatEvent, ChatMessage, GroupMember
+from emulator.state import wait_until
+from emulator.users import Participant
 
 ServeFn = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
 Output = list[str] | asyncio.Queue[str] | TextIO

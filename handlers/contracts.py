@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatMemberStatus, ChatType
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
@@ -33,6 +33,7 @@ from bot.filters import LoggedIn
 from bot.settings import Settings
 from bot.texts import common as common_texts
 from bot.texts import contracts as texts
+from handlers.staff import StaffDirectory
 from keyboards import common as common_kb
 from keyboards import contracts as kb
 from keyboards.contracts import ContractAction, ContractsCb, StaffAction, StaffCb
@@ -46,7 +47,6 @@ from services.identity import Viewer
 router = Router(name="contracts")
 log = logging.getLogger(__name__)
 
-STAFF_STATUSES = {ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
 MEDIA_GROUP_MAX = 10
 
 
@@ -449,16 +449,6 @@ async def _refresh_card(
         log.warning("could not update the staff card of application %s", app.id)
 
 
-async def _is_staff(bot: Bot, settings: Settings, user_id: int) -> bool:
-    if settings.staff_chat_id is None:
-        return False
-    try:
-        member = await bot.get_chat_member(settings.staff_chat_id, user_id)
-    except TelegramAPIError:
-        return False
-    return member.status in STAFF_STATUSES
-
-
 PROMPTS = {
     StaffAction.REQUEST: (StaffReply.comment, texts.prompt_comment, texts.PLACEHOLDER_COMMENT),
     StaffAction.REJECT: (StaffReply.reason, texts.prompt_reason, texts.PLACEHOLDER_COMMENT),
@@ -477,10 +467,11 @@ async def staff_button(
     settings: Settings,
     clock: Clock,
     callback_answer: CallbackAnswer,
+    staff: StaffDirectory,
 ) -> None:
     message = query.message
-    in_staff_chat = isinstance(message, Message) and message.chat.id == settings.staff_chat_id
-    if not in_staff_chat or not await _is_staff(bot, settings, query.from_user.id):
+    in_staff_chat = isinstance(message, Message) and staff.is_staff_chat(message.chat.id)
+    if not in_staff_chat or not await staff.is_staff(bot, query.from_user.id):
         callback_answer.text = texts.STAFF_ONLY
         callback_answer.show_alert = True
         return
@@ -548,6 +539,7 @@ async def staff_reply(
     bot: Bot,
     settings: Settings,
     clock: Clock,
+    staff: StaffDirectory,
 ) -> None:
     data = await state.get_data()
     reply_to = message.reply_to_message
@@ -561,7 +553,7 @@ async def staff_reply(
         or message.from_user is None
     ):
         return  # a reply to something else: not for this prompt
-    if not await _is_staff(bot, settings, message.from_user.id):
+    if not await staff.is_staff(bot, message.from_user.id):
         await state.clear()
         await message.reply(texts.STAFF_ONLY)
         return

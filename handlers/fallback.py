@@ -10,6 +10,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.texts import common as texts
+from bot.texts import waiting
 from keyboards import common as kb
 from services.identity import Viewer, mark_blocked
 
@@ -37,8 +38,10 @@ async def unknown_input(message: Message) -> None:
 
 
 @router.message(F.chat.type == "private")
-async def unexpected_in_dialog(message: Message) -> None:
-    await message.answer(texts.UNKNOWN_INPUT_IN_DIALOG)
+async def unexpected_in_dialog(message: Message, state: FSMContext) -> None:
+    """Anything a dialog step did not expect (a sticker instead of a number, a photo instead of
+    text): say what the step waits for; the dialog and its data stay as they were."""
+    await message.answer(texts.waiting_for(waiting.hint(await state.get_state())))
 
 
 @router.callback_query(StateFilter("*"))

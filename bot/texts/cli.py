@@ -34,5 +34,13 @@ def demo_summary(summary: DemoSummary) -> str:
             for serial, zones in zip(account.serials, account.zones, strict=True)
         )
         lines.append(f"  {account.number} — {account.holder_surname} — {meters}")
-    lines += ["", "Попробовать бота без Telegram: python -m bot sandbox"]
+    lines += ["", "Попробовать бота без Telegram: scripts/run.sh sandbox"]
     return "\n".join(lines)
+
+
+NO_TOKEN = (
+    "BOT_TOKEN не задан. Получите токен у @BotFather в Telegram (команда /newbot) и запишите его "
+    "в .env как BOT_TOKEN=…\nБез токена и интернета бота можно попробовать в терминале: "
+    "scripts/run.sh sandbox"
+)
+MIGRATED = "Схема базы данных обновлена до последней версии."

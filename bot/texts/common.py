@@ -73,6 +73,15 @@ UNKNOWN_INPUT = "Не понял сообщение. Выберите разде
 UNKNOWN_INPUT_IN_DIALOG = (
     "Сейчас я жду ответ на вопрос выше. Ответьте на него или нажмите «Отмена»."
 )
+
+
+def waiting_for(hint: str | None) -> str:
+    """The answer to an unexpected message inside a dialog: what the step waits for."""
+    if hint is None:
+        return UNKNOWN_INPUT_IN_DIALOG
+    return f"Сейчас я жду {hint}. Ответьте на вопрос выше или нажмите «Отмена»."
+
+
 LOGIN_REQUIRED = "Этот раздел доступен после входа в личный кабинет. Войдите или зарегистрируйтесь."
 ACCOUNT_REQUIRED = (
     "Сначала подключите лицевой счёт: «📄 Договоры» → «Подключить бытового абонента»."

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import FrozenClock
 from bot.db import create_engine, create_session_factory
-from bot.emulator import BotAPIEmulator
 from bot.runtime import serve
 from bot.settings import Settings
+from emulator import BotAPIEmulator
 from models import Login
 from services.demo import DEMO_EMAIL, DemoSummary, seed_demo_data
 from services.identity import bind_login

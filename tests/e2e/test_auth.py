@@ -16,9 +16,9 @@ from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import func, select
 
 from bot.app import build_storage
-from bot.emulator.state import wait_until
 from bot.texts import auth as texts
 from bot.texts import common as common_texts
+from emulator.state import wait_until
 from models import AuditEvent, EmailToken, Login, Subscription, TelegramIdentity
 from services.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.smtp_server import SmtpSink, body

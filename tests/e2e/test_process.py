@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import BotAPIEmulator
+from emulator import BotAPIEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 

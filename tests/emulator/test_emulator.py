@@ -38,8 +38,8 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
-from bot.emulator import BotAPIEmulator
 from bot.sandbox import run_sandbox
+from emulator import BotAPIEmulator
 
 TOKEN = "42:TEST"
 PNG = (

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli_readings import parse_period, run_export
+from bot.cli.export_readings import parse_period, run_export
 from bot.settings import Settings
 from models import Reading, ReadingSource, ReadingStatus
 from services import readings

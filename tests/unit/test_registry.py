@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli_registry import run_import
+from bot.cli.import_registry import run_import
 from models import Account, Meter, Reading, ReadingSource
 from services import registry
 from services.registry import HEADER, Problem, RegistryRow, parse_rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import sys
@@ -12,6 +13,20 @@ from bot.db import apply_migrations, create_engine, create_session_factory
 from bot.settings import Settings
 from bot.texts import readings as texts
 from services.readings import export_csv, export_rows
+
+NAME = "export-readings"
+HELP = "выгрузить принятые показания за период в CSV"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--period", required=True, metavar="ГГГГ-ММ", help="расчётный период")
+    parser.add_argument(
+        "--out", default=None, metavar="ФАЙЛ", help="куда записать CSV (по умолчанию stdout)"
+    )
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    return await run_export(settings, args.period, args.out)
 
 
 def parse_period(text: str) -> date | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -9,41 +10,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from bot.cli.progress import Progress
 from bot.clock import Clock
 from bot.db import apply_migrations, create_engine, create_session_factory
 from bot.settings import Settings
 from bot.texts import accounts as texts
 from services import registry
 
+NAME = "import-registry"
+HELP = "загрузить реестр лицевых счетов и счётчиков из CSV"
 LARGE_FILE_BYTES = 1_000_000  # show a progress bar above ~10 000 rows
-BAR_WIDTH = 30
 
 
-class ProgressBar:
-    """A one-line bar on stderr, redrawn at most once per percent."""
-
-    def __init__(self, title: str, total: int, stream: TextIO, enabled: bool) -> None:
-        self.title, self.total, self.stream, self.enabled = title, max(total, 1), stream, enabled
-        self._shown = -1
-
-    def update(self, done: int, total: int | None = None) -> None:
-        if not self.enabled:
-            return
-        if total is not None:
-            self.total = max(total, 1)
-        percent = min(100, done * 100 // self.total)
-        if percent == self._shown:
-            return
-        self._shown = percent
-        filled = BAR_WIDTH * percent // 100
-        bar = "█" * filled + "░" * (BAR_WIDTH - filled)
-        self.stream.write(f"\r{self.title}: [{bar}] {percent:3d}%")
-        if percent == 100:
-            self.stream.write("\n")
-        self.stream.flush()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="ФАЙЛ", help="CSV-файл реестра (UTF-8, разделитель ;)")
 
 
-def _lines(stream: BinaryIO, bar: ProgressBar) -> Iterator[bytes]:
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    return await run_import(settings, args.file)
+
+
+def _lines(stream: BinaryIO, bar: Progress) -> Iterator[bytes]:
     read = 0
     for line in stream:
         read += len(line)
@@ -57,10 +44,12 @@ def _parse_file(
     """Read and validate the whole file (blocking; run in a thread). Returns (large, rows, errors)."""
     size = file.stat().st_size
     large = size >= LARGE_FILE_BYTES
-    with file.open("rb") as binary:
-        bar = ProgressBar(texts.REGISTRY_PARSING, size, stream, large)
+    with (
+        file.open("rb") as binary,
+        Progress(texts.REGISTRY_PARSING, size, enabled=large, stream=stream) as bar,
+    ):
         rows, errors = registry.parse_rows(_lines(binary, bar))
-    bar.update(size)
+        bar.update(size)
     return large, rows, errors
 
 
@@ -83,10 +72,10 @@ async def run_import(settings: Settings, path: str) -> int:
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session:
-            import_bar = ProgressBar(texts.REGISTRY_IMPORTING, len(rows), sys.stderr, large)
-            summary = await registry.import_rows(
-                session, rows, now=Clock(settings.zone).now(), progress=import_bar.update
-            )
+            with Progress(texts.REGISTRY_IMPORTING, len(rows), enabled=large) as import_bar:
+                summary = await registry.import_rows(
+                    session, rows, now=Clock(settings.zone).now(), progress=import_bar.update
+                )
     finally:
         await engine.dispose()
     print(texts.registry_summary(summary, time.perf_counter() - started))

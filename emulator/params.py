@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.emulator.errors import bad_request
+from emulator.errors import bad_request
 
 JSON_FIELDS = frozenset(
     {

@@ -1,8 +1,8 @@
 """A local Telegram Bot API emulator with scripted users, owned by the project for its tests."""
 
-from bot.emulator.errors import ApiError
-from bot.emulator.server import BotAPIEmulator, WebhookAttempt, WebhookConfig
-from bot.emulator.state import (
+from emulator.errors import ApiError
+from emulator.server import BotAPIEmulator, WebhookAttempt, WebhookConfig
+from emulator.state import (
     ApiCall,
     BotMessage,
     CallbackAnswer,
@@ -12,7 +12,7 @@ from bot.emulator.state import (
     StoredFile,
     UserMessage,
 )
-from bot.emulator.users import GroupChat, GroupMember, Participant, ScriptedUser
+from emulator.users import GroupChat, GroupMember, Participant, ScriptedUser
 
 __all__ = [
     "ApiCall",

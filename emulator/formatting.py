@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.emulator.errors import ApiError, bad_request
+from emulator.errors import ApiError, bad_request
 
 _TAG_ENTITY = {
     "b": "bold",

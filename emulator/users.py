@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from bot.emulator.formatting import command_entities
-from bot.emulator.state import (
+from emulator.formatting import command_entities
+from emulator.state import (
     BotMessage,
     CallbackAnswer,
     ChatMessage,
@@ -20,7 +20,7 @@ from bot.emulator.state import (
 )
 
 if TYPE_CHECKING:
-    from bot.emulator.server import BotAPIEmulator
+    from emulator.server import BotAPIEmulator
 
 
 class Participant:

@@ -24,10 +24,10 @@ from typing import Any, Literal, Self
 import aiohttp
 from aiohttp import web
 
-from bot.emulator.errors import QUERY_TOO_OLD, ApiError, bad_request, forbidden
-from bot.emulator.formatting import parse_html, utf16_len
-from bot.emulator.params import Params, Upload, decode_value
-from bot.emulator.state import (
+from emulator.errors import QUERY_TOO_OLD, ApiError, bad_request, forbidden
+from emulator.formatting import parse_html, utf16_len
+from emulator.params import Params, Upload, decode_value
+from emulator.state import (
     ApiCall,
     BotMessage,
     CallbackAnswer,
@@ -38,7 +38,7 @@ from bot.emulator.state import (
     StoredFile,
     wait_until,
 )
-from bot.emulator.users import GroupChat, ScriptedUser
+from emulator.users import GroupChat, ScriptedUser
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,59 @@
+"""The operator's command line: `python -m bot КОМАНДА`, one module per command.
+
+Each command module defines `NAME`, `HELP`, `add_arguments(parser)` and
+`async run(settings, args) -> int` (the exit code); `COMMANDS` lists them in the order `--help`
+shows them. Settings are loaded once, here, after the arguments parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from types import ModuleType
+
+from bot.cli import demo_data, export_readings, import_registry, migrate, run, sandbox
+from bot.cli.arguments import RussianArgumentParser
+from bot.logs import setup_logging
+from bot.settings import ConfigError, load_settings
+
+COMMANDS: tuple[ModuleType, ...] = (
+    run,
+    sandbox,
+    demo_data,
+    migrate,
+    import_registry,
+    export_readings,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = RussianArgumentParser(
+        prog="python -m bot", description="Личный кабинет абонента Металлэнергофинанс в Telegram"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="КОМАНДА", title="команды")
+    for command in COMMANDS:
+        command.add_arguments(
+            sub.add_parser(command.NAME, help=command.HELP, description=command.HELP)
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    command = next(c for c in COMMANDS if args.command == c.NAME)
+    try:
+        exit_code: int = asyncio.run(command.run(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    return exit_code
