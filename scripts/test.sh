@@ -7,9 +7,10 @@
 #   scripts/test.sh ARGS         pytest ARGS, without coverage (COVERAGE=1 measures and prints it)
 source "$(dirname "$0")/_venv.sh" "dev"
 
-# A little under the figures measured on the whole suite; raise them as coverage grows.
-LINES_FLOOR=90
-BRANCHES_FLOOR=76
+# Under the whole suite's figures (90.9 % of lines, 76.1 % of branches when issue #16 was
+# filed), with room for the features in flight; raise them to a little under what CI prints.
+LINES_FLOOR=88
+BRANCHES_FLOOR=73
 
 if [ $# -gt 0 ] && [ -z "${COVERAGE:-}" ]; then
   exec .venv/bin/python -m pytest "$@"
