@@ -24,7 +24,7 @@ report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 .venv/bin/python -m coverage json --quiet -o "$report"
 if [ $# -gt 0 ]; then
-  .venv/bin/python scripts/coverage_summary.py "$report" --lines 0 --branches 0
+  .venv/bin/python scripts/coverage_summary.py "$report"
 else
   .venv/bin/python scripts/coverage_summary.py "$report" \
     --lines "$LINES_FLOOR" --branches "$BRANCHES_FLOOR"
