@@ -28,7 +28,7 @@ from models import (
     PaymentStatus,
 )
 from services import payments
-from services.yookassa_api import YooKassaGateway
+from services.yookassa_api import ProviderUnavailable, YooKassaGateway
 from tests.fake_yookassa import FakeYooKassa
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -90,6 +90,7 @@ async def start(
 async def balance_of(session: AsyncSession, account_id: int) -> Decimal:
     session.expire_all()
     value = await session.scalar(select(Account.balance).where(Account.id == account_id))
+    assert value is not None
     return Decimal(value)
 
 
@@ -392,7 +393,7 @@ async def test_yookassa_down_cancels_the_attempt(
 ) -> None:
     home = await household(session)
     fake.failures = 1
-    with pytest.raises(payments.ProviderUnavailable):
+    with pytest.raises(ProviderUnavailable):
         await open_link(session, gateway, home)
     payment = await session.scalar(select(Payment))
     assert payment is not None and payment.status == PaymentStatus.CANCELED
@@ -463,8 +464,13 @@ async def test_forged_notifications_change_nothing(
         await payments.handle_notification(session, gateway, invented, now=NOW)
         == payments.NotificationResult.UNKNOWN
     )
-    for junk in ({"type": "notification", "event": "refund.succeeded", "object": {"id": "x"}},
-                 {"event": "payment.succeeded"}, [], "text"):  # fmt: skip
+    junks: list[object] = [
+        {"type": "notification", "event": "refund.succeeded", "object": {"id": "x"}},
+        {"event": "payment.succeeded"},
+        [],
+        "text",
+    ]
+    for junk in junks:
         assert (
             await payments.handle_notification(session, gateway, junk, now=NOW)
             == payments.NotificationResult.IGNORED
