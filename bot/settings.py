@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     yookassa_api_url: str = YOOKASSA_API_URL
     yookassa_return_url: str | None = None
     yookassa_check_source_ip: bool = True
-    yookassa_poll_seconds: int = Field(default=60, ge=5, le=3600)
+    yookassa_poll_seconds: int = Field(default=60, ge=1, le=3600)
     payment_min_amount: Decimal = Decimal("1.00")
     payment_max_amount: Decimal = Decimal("100000.00")
     payment_vat_code: int = Field(default=1, ge=1, le=12)

@@ -114,14 +114,11 @@ async def _begin(message: Message, state: FSMContext, due: service.Due, settings
         }
     )
     if amount is None:  # nothing is owed: an advance, whose amount only the subscriber knows
-        await state.set_state(Payment.amount)
         await message.answer(
-            texts.ask_advance(
-                due.account_number, due.address, due.balance,
-                settings.payment_min_amount, settings.payment_max_amount,
-            ),
-            reply_markup=common_kb.cancel_reply(),
-        )  # fmt: skip
+            texts.advance_intro(due.account_number, due.address, due.balance),
+            reply_markup=kb.history_only(),
+        )
+        await _ask_amount(message, state, settings)
         return
     await _show_summary(message, state, settings)
 
@@ -173,10 +170,7 @@ async def _ask_amount(
     data = await state.get_data()
     await state.set_state(Payment.amount)
     if Decimal(data["amount_due"]) <= 0:
-        question = texts.ask_advance(
-            data["account_number"], data["address"], Decimal(data["balance"]),
-            settings.payment_min_amount, settings.payment_max_amount,
-        )  # fmt: skip
+        question = texts.ask_advance(settings.payment_min_amount, settings.payment_max_amount)
         keyboard = common_kb.cancel_reply()
     else:
         question = texts.ask_amount(

@@ -206,15 +206,26 @@ class Due:
 
 
 async def bill_remaining(session: AsyncSession, charge: Charge, balance: Decimal) -> Decimal:
-    """What is left to pay of a bill: its «Итого к оплате» minus the payments made for it, and
-    never more than the account owes altogether (a later payment may have covered it)."""
+    """What is left to pay of a bill. Bills are cumulative («Итого к оплате» includes the debt
+    carried over), so the latest bill's remainder is simply what the account owes; an older
+    bill's is its total minus the payments made for it, and never more than the account owes
+    (a later payment may have covered it)."""
+    owed = max(balance, Decimal(0))
+    latest = await session.scalar(
+        select(Charge.id)
+        .where(Charge.account_id == charge.account_id)
+        .order_by(Charge.period.desc())
+        .limit(1)
+    )
+    if latest == charge.id:
+        return owed.quantize(CENT)
     paid = await session.scalar(
         select(func.coalesce(func.sum(Payment.amount), 0)).where(
             Payment.charge_id == charge.id, Payment.status == PaymentStatus.SUCCEEDED
         )
     )
     remaining = Decimal(charge.total_due) - Decimal(paid or 0)
-    return max(Decimal(0), min(remaining, balance)).quantize(CENT)
+    return max(Decimal(0), min(remaining, owed)).quantize(CENT)
 
 
 async def _account(session: AsyncSession, account_id: int) -> Account:
@@ -225,16 +236,17 @@ async def _account(session: AsyncSession, account_id: int) -> Account:
 
 
 async def due_for_account(session: AsyncSession, account_id: int) -> Due:
-    """«💳 Оплата»: the positive balance, named after the latest bill while it is unpaid."""
+    """«💳 Оплата»: what the account owes, as the latest bill while something is owed;
+    nothing owed = an advance (no bill)."""
     account = await _account(session, account_id)
-    balance = Decimal(account.balance)
-    amount_due = max(balance, Decimal(0)).quantize(CENT)
+    amount_due = max(Decimal(account.balance), Decimal(0)).quantize(CENT)
     latest = await session.scalar(
-        select(Charge).where(Charge.account_id == account_id).order_by(Charge.period.desc())
+        select(Charge)
+        .where(Charge.account_id == account_id)
+        .order_by(Charge.period.desc())
+        .limit(1)
     )
-    if latest is not None and amount_due > 0 and await bill_remaining(session, latest, balance):
-        return _due(account, amount_due, latest)
-    return _due(account, amount_due, None)
+    return _due(account, amount_due, latest if amount_due > 0 else None)
 
 
 async def due_for_bill(session: AsyncSession, account_id: int, charge_id: int) -> Due:

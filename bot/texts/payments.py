@@ -106,9 +106,7 @@ def ask_amount(amount_due: Decimal, minimum: Decimal, maximum: Decimal) -> str:
     )
 
 
-def ask_advance(
-    number: str, address: str, balance: Decimal, minimum: Decimal, maximum: Decimal
-) -> str:
+def advance_intro(number: str, address: str, balance: Decimal) -> str:
     return "\n".join(
         [
             SECTION_TITLE,
@@ -116,10 +114,14 @@ def ask_advance(
             balance_state(balance),
             "",
             "Можно внести аванс: он будет учтён в следующих счетах.",
-            "",
-            "Введите сумму аванса в рублях, например <code>1500</code> или <code>1500,50</code> "
-            f"(от {fmt.money(minimum)} до {fmt.money(maximum)}).",
         ]
+    )
+
+
+def ask_advance(minimum: Decimal, maximum: Decimal) -> str:
+    return (
+        "Введите сумму аванса в рублях, например <code>1500</code> или <code>1500,50</code> "
+        f"(от {fmt.money(minimum)} до {fmt.money(maximum)})."
     )
 
 

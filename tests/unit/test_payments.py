@@ -211,18 +211,31 @@ async def test_due_is_the_positive_balance_named_after_the_latest_unpaid_bill(
     assert due.amount_due == 0 and due.charge_id is None and due.balance == Decimal("-50.00")
 
 
-async def test_a_bills_remainder_subtracts_its_payments_and_never_exceeds_the_debt(
+async def test_the_latest_bill_is_what_is_owed_an_older_one_what_is_left_of_it(
     session: AsyncSession,
 ) -> None:
     home = await household(session, balance="1000.00")
-    started = await start(session, home, "400.00")
-    await credit(session, started)
-    due = await payments.due_for_bill(session, home.account_id, home.charge_id)
-    assert due.amount_due == Decimal("600.00")
-    # An advance (no bill) lowers the debt below what is left of the bill: the debt caps it.
-    advance = await start(session, home, "700.00", key="a" * 32, charge=False)
+    october = Charge(account_id=home.account_id, period=date(2026, 10, 1), number="7400000001-202610",
+                     opening_balance=Decimal(0), charged=Decimal(300), paid=Decimal(0),
+                     total_due=Decimal(300), due_date=date(2026, 11, 10))  # fmt: skip
+    session.add(october)
+    await session.commit()
+    paid = await start(session, home, "100.00", key="o" * 32, charge=False)
+    await session.execute(update(Payment).values(charge_id=october.id))
+    await session.commit()
+    await credit(session, paid)
+    assert (await payments.due_for_bill(session, home.account_id, october.id)).amount_due == 200
+    latest = await payments.due_for_bill(session, home.account_id, home.charge_id)
+    assert latest.amount_due == Decimal("900.00")  # the November bill carries everything owed
+    # An advance lowers the debt below what is left of October: the debt caps it.
+    advance = await start(session, home, "750.00", key="a" * 32, charge=False)
     await credit(session, advance, "tg-2")
-    assert (await payments.due_for_bill(session, home.account_id, home.charge_id)).amount_due == 0
+    assert (await payments.due_for_bill(session, home.account_id, october.id)).amount_due == 150
+    assert (await payments.due_for_bill(session, home.account_id, home.charge_id)).amount_due == 150
+    last = await start(session, home, "200.00", key="l" * 32)
+    await credit(session, last, "tg-3")
+    assert (await payments.due_for_bill(session, home.account_id, october.id)).amount_due == 0
+    assert (await payments.due_for_account(session, home.account_id)).amount_due == 0
     with pytest.raises(payments.BillNotFound):
         await payments.due_for_bill(session, home.account_id, home.charge_id + 100)
 
