@@ -160,7 +160,7 @@ async def invoice_for(user: Any, summary: Any = None) -> Any:
     return invoice
 
 
-def money(value: Decimal | str) -> str:
+def money(value: Decimal | int | str) -> str:
     return fmt.money(Decimal(value))
 
 
