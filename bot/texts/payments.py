@@ -86,14 +86,15 @@ def summary(
         advance = amount - max(amount_due, Decimal(0))
         lines.append(f"Аванс {fmt.money(advance)} будет учтён в следующих счетах.")
     lines += ["", CARD_SAFETY, ""]
+    change = f"Другую сумму можно указать кнопкой «{BTN_CHANGE_AMOUNT}»."
     if telegram and link:
         lines.append(
-            "Выберите способ оплаты: в Telegram банковской картой или по ссылке ЮKassa — "
-            "картой или через СБП. Сумму можно изменить."
+            f"{change} Если всё верно, выберите способ оплаты: в Telegram банковской картой "
+            "или по ссылке ЮKassa — картой или через СБП."
         )
     else:
         button = BTN_PAY_TELEGRAM if telegram else BTN_PAY_LINK
-        lines.append(f"Если всё верно, нажмите «{button}». Сумму можно изменить.")
+        lines.append(f"{change} Если всё верно, нажмите «{button}».")
     return "\n".join(lines)
 
 
