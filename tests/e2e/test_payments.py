@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from bot.texts import common as common_texts
 from bot.texts import fmt
 from bot.texts import payments as texts
+from keyboards.payments import PayBillCb
 from models import (
     Account,
     AccountLink,
@@ -402,6 +403,60 @@ async def test_the_dialog_answers_what_a_person_might_do(cabinet: Cabinet) -> No
     stale = await user.expect_callback_answer()
     assert stale.text == texts.DIALOG_EXPIRED
     assert cabinet.emu.calls_to("sendInvoice") == []
+
+
+@TELEGRAM
+async def test_a_bills_pay_button_opens_the_dialog_for_that_bill(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet, balance="2500.00")
+    account = await current_account(cabinet)
+    bill = await latest_bill(cabinet, account.id)
+    async with cabinet.sessions() as session:
+        foreign = await session.scalar(
+            select(Charge.id).where(Charge.account_id != account.id).limit(1)
+        )
+    assert foreign is not None
+    await user.send("/menu")
+    menu = await user.expect("Главное меню")
+    menu.reply_markup = {
+        "inline_keyboard": [
+            [{"text": "Оплатить этот", "callback_data": PayBillCb(charge_id=bill.id).pack()}],
+            [{"text": "Оплатить чужой", "callback_data": PayBillCb(charge_id=foreign).pack()}],
+        ]
+    }  # what «🧾 Счета» shows under each bill (keyboards.payments.pay_bill_button)
+    await user.press("Оплатить чужой", message=menu)
+    assert (await user.expect_callback_answer()).text == texts.BILL_GONE
+    await user.press("Оплатить этот", message=menu)
+    summary = await user.expect("Сумма платежа")
+    assert f"Счёт № {bill.number} за {fmt.period(bill.period)}" in summary.text
+    assert f"К оплате: {money(2500)}" in summary.text
+    await user.pay(await invoice_for(user))
+    await user.expect("зачислен")
+    [payment] = await payments_in_db(cabinet)
+    assert payment.charge_id == bill.id
+    await user.press("Оплатить этот", message=menu)
+    assert (await user.expect_callback_answer()).text == texts.bill_paid(bill.number)
+
+
+@TELEGRAM
+async def test_when_a_provider_refuses_nothing_is_charged(
+    yookassa: YooKassa, cabinet: Cabinet
+) -> None:
+    user = await subscriber(cabinet, balance="1.50")
+    await open_payment(user)
+    cabinet.emu.inject_failure(
+        "sendInvoice", status=400, description="Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID"
+    )
+    await user.press(texts.BTN_PAY_TELEGRAM)
+    await user.expect(texts.INVOICE_AMOUNT_REFUSED)
+    await open_payment(user)
+    yookassa.fake.failures = 1
+    await user.press(texts.BTN_PAY_LINK)
+    await user.expect(texts.LINK_FAILED)
+    assert [p.status for p in await payments_in_db(cabinet)] == [PaymentStatus.CANCELED] * 2
+    assert await balance(cabinet) == Decimal("1.50")
+    await open_payment(user)  # and a new attempt works
+    await user.press(texts.BTN_PAY_LINK)
+    await user.expect("Ссылка на оплату")
 
 
 # --- YooKassa link -----------------------------------------------------------------------------
