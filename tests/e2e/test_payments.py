@@ -608,3 +608,26 @@ async def test_yookassa_notifies_a_telegram_payment_before_the_chat_message(
     [payment] = await payments_in_db(cabinet)
     assert payment.channel == PaymentChannel.TELEGRAM
     assert payment.provider_payment_charge_id == charge
+
+
+@pytest.fixture
+def webhook_mode(request: pytest.FixtureRequest, yookassa: YooKassa) -> None:
+    """The cabinet of this test takes updates by webhook, on the same server as YooKassa's."""
+    use_settings(
+        request,
+        webhook_url=f"http://127.0.0.1:{yookassa.port}/telegram/webhook",
+        webhook_secret="s3cret-Token_1",
+    )
+
+
+async def test_notifications_share_the_webhook_server(
+    yookassa: YooKassa, webhook_mode: None, cabinet: Cabinet
+) -> None:
+    user = await subscriber(cabinet, balance="300.00")
+    assert cabinet.emu.webhook is not None
+    await open_link(user)
+    paid_id = await provider_id(cabinet)
+    yookassa.fake.succeed(paid_id)
+    assert await yookassa.notify(yookassa.fake.notification(paid_id)) == (200, "credited")
+    await user.expect("зачислен", timeout=15)
+    assert await balance(cabinet) == 0
