@@ -105,12 +105,24 @@ def build_web_app(runtime: Runtime, *, telegram: bool = True) -> web.Application
     return app
 
 
+class WebPortUnavailable(RuntimeError):
+    """WEB_HOST:WEB_PORT cannot be listened on (taken by another program, or no such address)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"{host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
 async def _start_web(runtime: Runtime, *, telegram: bool) -> web.AppRunner:
     settings = runtime.settings
     runner = web.AppRunner(build_web_app(runtime, telegram=telegram), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.web_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise WebPortUnavailable(settings.web_host, settings.web_port, exc.strerror or "") from exc
     return runner
 
 

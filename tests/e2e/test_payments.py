@@ -3,21 +3,27 @@ fake YooKassa API, and every way a payment could be credited twice or wrongly.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.texts import cli as cli_texts
 from bot.texts import common as common_texts
 from bot.texts import fmt
 from bot.texts import payments as texts
+from emulator import BotAPIEmulator
 from keyboards.payments import PayBillCb
 from models import (
     Account,
@@ -33,6 +39,7 @@ from services.demo import DEMO_EMAIL
 from tests.e2e.conftest import BOT_USERNAME, Cabinet
 from tests.fake_yookassa import FakeYooKassa
 
+ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_TOKEN = "381764678:TEST:100500"
 TELEGRAM = pytest.mark.settings(payment_provider_token=PROVIDER_TOKEN)
 
@@ -378,7 +385,7 @@ async def test_a_double_press_sends_one_invoice(cabinet: Cabinet) -> None:
     await user.press_button(summary, button)
     await user.expect(texts.INVOICE_SENT)
     late = await user.expect_callback_answer()
-    assert late.text in (texts.ALREADY_STARTED, None)
+    assert late.text == texts.ALREADY_STARTED
     await user.press_button(summary, button)
     answer = await user.expect_callback_answer()
     assert answer.text == texts.ALREADY_STARTED
@@ -631,3 +638,41 @@ async def test_notifications_share_the_webhook_server(
     assert await yookassa.notify(yookassa.fake.notification(paid_id)) == (200, "credited")
     await user.expect("зачислен", timeout=15)
     assert await balance(cabinet) == 0
+
+
+async def test_a_taken_web_port_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    """With YooKassa configured the polling bot listens on WEB_PORT too; a taken port is said so."""
+    token = "777001:PROCESS"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with BotAPIEmulator(token=token) as emu:
+            env = {
+                **os.environ,
+                "BOT_TOKEN": token,
+                "TELEGRAM_API_URL": emu.base_url,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+                "MAIL_DIR": str(tmp_path / "mail"),
+                "UPLOAD_DIR": str(tmp_path / "uploads"),
+                "REDIS_URL": "",
+                "WEBHOOK_URL": "",
+                "YOOKASSA_SHOP_ID": "506751",
+                "YOOKASSA_SECRET_KEY": "test_secret",
+                "WEB_HOST": "127.0.0.1",
+                "WEB_PORT": str(port),
+            }
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                _, stderr = await asyncio.wait_for(process.communicate(), 60)
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    assert process.returncode == 2
+    log = stderr.decode()
+    assert cli_texts.web_port_unavailable("127.0.0.1", port) in log
+    assert "Traceback" not in log
