@@ -5,8 +5,14 @@ from __future__ import annotations
 import logging
 import re
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"(?<!\d)\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)")
+# The local part takes every character an address may have unquoted (RFC 5322 atext).
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(\.[\w-]+)+")
+# Russian numbers as people type them (+7 or 8 and ten digits), and any number in international
+# form: registration accepts the neighbours' numbers too (+375…, +998…).
+_PHONE = re.compile(
+    r"(?<!\d)(?:\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}"
+    r"|\+\d(?:[\s().-]{0,2}\d){6,14})(?!\d)"
+)
 
 
 def redact(text: str) -> str:

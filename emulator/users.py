@@ -282,22 +282,26 @@ class Participant:
             )
         return found
 
-    async def expect_no_message(self, within: float = 0.3) -> None:
-        """Assert the bot sends or edits nothing in this chat for `within` seconds."""
+    async def expect_nothing_else(
+        self, probe: str, answer: str, timeout: float = 5.0
+    ) -> BotMessage:
+        """Assert the bot sends or edits nothing more in this chat after my last action.
+
+        No fixed wait: send `probe` (a command the bot answers with one message containing
+        `answer`, a text nothing under test would send) and wait for that reply. A bot that handles one chat's updates in order (ours
+        does: events isolation) has sent by then all that my earlier actions would produce, so
+        any other message or edit since my last action fails. Returns the probe's reply."""
         since = self.last_action_seq
-        events = self.chat.events
-
-        def find() -> ChatMessage | None:
-            if events and events[-1][0] > since:
-                return events[-1][1]
-            return None
-
-        found = await wait_until(self.chat.signal, find, within)
-        if found is not None:
+        await self.send(probe)
+        reply = await self.expect(answer, timeout)
+        extra = [m for seq, m in self.chat.events if seq > since and m is not reply]
+        if extra:
+            listed = "; ".join(f"#{m.message_id}: {m.content_text!r}" for m in extra)
             raise AssertionError(
-                f"expected no bot message, got #{found.message_id}: {found.content_text!r}\n"
+                f"expected nothing before the reply to {probe!r}, got {listed}\n"
                 + self.transcript()
             )
+        return reply
 
     async def expect_callback_answer(self, timeout: float = 5.0) -> CallbackAnswer:
         """What answerCallbackQuery said for my last press; fails if the button keeps spinning."""

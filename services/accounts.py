@@ -63,11 +63,11 @@ class AccountCard:
 
 
 def normalise_account_number(text: str) -> str:
-    """«74 1234-5678» → «7412345678»; raises BadAccountNumber."""
+    """«74 1234-5678» → «7412345678», digits of any script as ASCII; raises BadAccountNumber."""
     digits = re.sub(r"[\s\-]", "", text)
     if not _ACCOUNT_NUMBER.fullmatch(digits):
         raise BadAccountNumber(text[:40])
-    return digits
+    return "".join(str(int(digit)) for digit in digits)  # «٧٤…» of another keyboard → «74…»
 
 
 _SURNAME = re.compile(r"[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' \-]{1,99}")

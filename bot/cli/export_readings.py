@@ -31,7 +31,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def parse_period(text: str) -> date | None:
     match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
-    if match is None or not 1 <= int(match[2]) <= 12:
+    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) == 0:  # no year 0
         return None
     return date(int(match[1]), int(match[2]), 1)
 

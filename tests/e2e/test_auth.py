@@ -456,7 +456,7 @@ async def test_double_press_registers_once(cabinet: Any, smtp: SmtpSink) -> None
     for query_id in (first, second):
         assert query_id is not None
         assert await wait_until(user.chat.signal, partial(cabinet.emu.callback_answer, query_id), 5)
-    await user.expect_no_message(within=0.5)
+    await user.expect_nothing_else("/help", "Команды:")
     sent = [m for m in user.bot_messages if "Мы отправили письмо" in m.content_text]
     assert len(sent) == 1 and len(smtp.letters) == 1
     async with cabinet.sessions() as session:

@@ -22,6 +22,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -312,7 +313,34 @@ async def test_dispatcher_flow_with_reply_keyboard_and_contact(
         assert (await user.expect_callback_answer()).show_alert
         await user.expect("Подтверждено")
         await user.send("просто текст")
-        await user.expect_no_message(within=0.2)
+        await user.expect_nothing_else("/start", "Главное меню")
+
+
+async def test_expect_nothing_else_catches_a_late_message_without_a_fixed_wait(
+    emu: BotAPIEmulator, bot: Bot
+) -> None:
+    router = Router()
+
+    @router.message(F.text == "/help")
+    async def help_(message: Message) -> None:
+        await message.answer("Справка")
+
+    @router.message(F.text == "шум")
+    async def noise(message: Message) -> None:
+        await message.answer("Принято")
+        await message.answer("Лишнее")  # the second message that must not go unnoticed
+
+    dp = Dispatcher(events_isolation=SimpleEventIsolation())  # one chat's updates in order
+    dp.include_router(router)
+    user = emu.user(1001, first_name="Иван")
+    async with polling(dp, bot, emu):
+        await user.send("шум")
+        await user.expect("Принято")
+        with pytest.raises(AssertionError, match="Лишнее"):
+            await user.expect_nothing_else("/help", "Справка")
+        user.checkpoint()  # all of that seen: now the chat is quiet
+        reply = await user.expect_nothing_else("/help", "Справка")
+        assert reply.text == "Справка"
 
 
 async def test_expect_timeout_shows_transcript(emu: BotAPIEmulator, bot: Bot) -> None:
