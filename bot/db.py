@@ -82,3 +82,43 @@ def downgrade_sync(url: str, revision: str = "base") -> None:
 async def apply_migrations(url: str) -> None:
     """Bring the schema to head; Alembic's env runs its own event loop, so use a thread."""
     await asyncio.to_thread(upgrade_sync, url)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what it wraps (`orig`) and what caused it, outermost first."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return seen
+
+
+def explain_error(exc: BaseException, url: str) -> tuple[str, int] | None:
+    """One Russian line and the exit code (2 fix DATABASE_URL, 3 the server is down) for a
+    failure to reach or open the database; None when `exc` is something else."""
+    from bot.texts import cli as texts
+
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    for item in _chain(exc):
+        name = type(item).__name__
+        text = str(item)
+        if name == "InvalidCatalogNameError":
+            return texts.db_missing(shown, parsed.database or ""), 2
+        if name in ("InvalidPasswordError", "InvalidAuthorizationSpecificationError"):
+            return texts.db_refused_login(shown), 2
+        if is_sqlite(url) and "file is not a database" in text:
+            return texts.sqlite_not_a_database(shown), 2
+        if is_sqlite(url) and "unable to open database file" in text:
+            return texts.sqlite_cannot_open(shown), 2
+        if is_sqlite(url) and "database is locked" in text:
+            return texts.sqlite_locked(shown), 3
+        if isinstance(item, FileNotFoundError | PermissionError | NotADirectoryError):
+            return texts.sqlite_cannot_open(shown), 2
+        if isinstance(item, OSError) and not is_sqlite(url):
+            return texts.db_unreachable(shown, item.strerror or str(item)), 3
+    return None
