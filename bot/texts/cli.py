@@ -124,3 +124,30 @@ REASON_SERVER_ERROR = "сервер отвечает ошибкой 5xx"
 REASON_NO_SUCH_HOST = "адрес не найден в DNS"
 REASON_REFUSED = "соединение не установлено"
 REASON_NO_ANSWER = "нет ответа"
+
+
+# --- files named on the command line ------------------------------------------------------
+
+
+def file_missing(path: str) -> str:
+    return f"Файл «{path}» не найден. Проверьте путь и имя файла."
+
+
+def file_is_folder(path: str) -> str:
+    return f"«{path}» — это папка, а нужен файл. Укажите путь к файлу."
+
+
+def file_unreadable(path: str) -> str:
+    return f"Нет прав на чтение файла «{path}». Дайте права или скопируйте файл в доступную папку."
+
+
+def out_folder_missing(path: str, folder: str) -> str:
+    return f"Папки «{folder}» для --out {path} нет. Создайте её или укажите другой путь в --out."
+
+
+def out_is_folder(path: str) -> str:
+    return f"--out {path} — это папка. Укажите имя файла, например {path.rstrip('/')}/readings.csv."
+
+
+def out_not_writable(path: str) -> str:
+    return f"Нет прав на запись в «{path}». Укажите в --out папку, куда можно писать."
