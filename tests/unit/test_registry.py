@@ -218,7 +218,7 @@ def test_any_csv_line_is_either_a_row_or_one_reported_error(
     assert [r.meter for r in rows if r.line == 3] == ["SENTINEL"] or any(
         e.line == 3 for e in errors
     )
-    second = [r for r in rows if r.line == 2] + [e for e in errors if e.line == 2]  # type: ignore[operator]
+    second = [r for r in rows if r.line == 2] + [e for e in errors if e.line == 2]
     assert len(second) == 1
     for row in rows:
         assert row.account.isascii() and 4 <= len(row.account) <= 20
