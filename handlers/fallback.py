@@ -32,9 +32,21 @@ async def section(message: Message, state: FSMContext, viewer: Viewer | None) ->
         await message.answer(texts.section_not_ready(section_name), reply_markup=kb.main_menu())
 
 
+@router.message(F.chat.type == "private", StateFilter(None), F.text)
+async def unknown_input(message: Message, viewer: Viewer | None) -> None:
+    if viewer is not None and viewer.logged_in:
+        await message.answer(texts.UNKNOWN_INPUT, reply_markup=kb.main_menu())
+    else:
+        await message.answer(texts.GUEST_UNKNOWN_INPUT, reply_markup=kb.guest_menu())
+
+
 @router.message(F.chat.type == "private", StateFilter(None))
-async def unknown_input(message: Message) -> None:
-    await message.answer(texts.UNKNOWN_INPUT)
+async def unexpected_content(message: Message, viewer: Viewer | None) -> None:
+    """A photo, a sticker, a voice message, a location… outside any dialog: say calmly what
+    such a message is good for here and where to go next."""
+    logged_in = viewer is not None and viewer.logged_in
+    text = texts.unexpected_content(message.content_type, logged_in=logged_in)
+    await message.answer(text, reply_markup=kb.main_menu() if logged_in else kb.guest_menu())
 
 
 @router.message(F.chat.type == "private")
@@ -42,6 +54,13 @@ async def unexpected_in_dialog(message: Message, state: FSMContext) -> None:
     """Anything a dialog step did not expect (a sticker instead of a number, a photo instead of
     text): say what the step waits for; the dialog and its data stay as they were."""
     await message.answer(texts.waiting_for(waiting.hint(await state.get_state())))
+
+
+@router.edited_message(F.chat.type == "private")
+async def edited(message: Message) -> None:
+    """An edit of an earlier message is not re-read (its answer was given already); say so,
+    so a corrected reading or e-mail is sent again rather than silently lost."""
+    await message.answer(texts.EDITED_IGNORED)
 
 
 @router.callback_query(StateFilter("*"))
