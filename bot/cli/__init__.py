@@ -34,7 +34,7 @@ COMMANDS: tuple[ModuleType, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = RussianArgumentParser(
-        prog="python -m bot", description="Личный кабинет абонента Металлэнергофинанс в Telegram"
+        prog="scripts/run.sh", description="Личный кабинет абонента Металлэнергофинанс в Telegram"
     )
     sub = parser.add_subparsers(dest="command", metavar="КОМАНДА", title="команды")
     for command in COMMANDS:

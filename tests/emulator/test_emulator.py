@@ -563,6 +563,11 @@ async def tiny_serve(settings: TinySettings, stop_event: asyncio.Event) -> None:
         await query.message.edit_text("Кнопка нажата")
         await query.bot.send_message(-100500, "Новое обращение: кнопка")  # type: ignore[union-attr]
 
+    @router.message(F.text == "/menu")
+    async def menu(message: Message) -> None:
+        keyboard = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="Отмена")]])
+        await message.answer("Меню внизу", reply_markup=keyboard)
+
     @router.message(F.document)
     async def document(message: Message) -> None:
         await message.answer_document(BufferedInputFile(b"echo", filename="echo.txt"))
@@ -630,7 +635,41 @@ async def test_sandbox_chat(tmp_path: Path) -> None:
     lines.put_nowait("7")
     await read_until(output, "Эхо: 7")
     lines.put_nowait("/press 7")
-    await read_until(output, "Нет кнопки с номером 7")
+    await read_until(output, "Нет кнопки 7")
+    lines.put_nowait("/quit")
+    await read_until(output, "Песочница закрыта.")
+    await asyncio.wait_for(sandbox, 5)
+
+
+async def test_sandbox_numbers_only_the_newest_buttons_and_the_keyboard_apart(
+    tmp_path: Path,
+) -> None:
+    """«1» presses a button of the newest message only; the reply keyboard is «к1», «к2»…;
+    the person sees «Запускаю бота…» until the bot is ready, and where its log goes."""
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    output: asyncio.Queue[str] = asyncio.Queue()
+    sandbox = asyncio.create_task(
+        run_sandbox(
+            TinySettings(staff_chat_id=None),
+            input_stream=lines,
+            output_stream=output,
+            serve=tiny_serve,
+            download_dir=tmp_path,
+            log_file=tmp_path / "sandbox.log",
+        )
+    )
+    assert "/staffpress N" in await read_until(output, "/staffpress")  # staff side explained
+    assert str(tmp_path / "sandbox.log") in await read_until(output, "Журнал бота")
+    await read_until(output, "Запускаю бота")
+    await read_until(output, "Бот готов")
+    lines.put_nowait("/start")
+    await read_until(output, "[1] Нажми")
+    lines.put_nowait("/menu")
+    assert "[к1] Отмена" in await read_until(output, "Клавиатура:")
+    lines.put_nowait("1")  # the inline button is on an older message now: sent as text
+    await read_until(output, "Эхо: 1")
+    lines.put_nowait("к1")
+    await read_until(output, "Эхо: Отмена")
     lines.put_nowait("/quit")
     await read_until(output, "Песочница закрыта.")
     await asyncio.wait_for(sandbox, 5)
