@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQLITE_BUSY_MS = 10_000
+HEALTH_TIMEOUT = 3.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,7 +39,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 
@@ -58,10 +60,26 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def database_answers(engine: AsyncEngine) -> bool:
+async def database_answers(engine: AsyncEngine, timeout: float = HEALTH_TIMEOUT) -> bool:
+    """Whether the database works now (for /healthz): the server answers the migrations table;
+    a SQLite file still exists and its write lock can be had (no other process holds it), so
+    neither a pooled connection to a deleted file nor a reader-only check can fool it."""
+    url = engine.url
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite and url.database not in (None, "", ":memory:") and not Path(url.database).is_file():
+        return False
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with asyncio.timeout(timeout), engine.connect() as conn:
+            if sqlite:
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout * 500)}")
+            try:
+                await conn.execute(text("SELECT count(*) FROM alembic_version"))
+                if sqlite:
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    await conn.exec_driver_sql("ROLLBACK")
+            finally:
+                if sqlite:
+                    await conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     except Exception:
         return False
     return True

@@ -150,3 +150,40 @@ async def test_an_unreachable_api_gives_up_with_one_line_and_exit_3(tmp_path: Pa
     assert "TELEGRAM_API_URL" in last and "соединение не установлено" in last
     assert stderr.count("next try in") == 4  # retried with growing pauses before giving up
     assert_clean_exit(stderr)
+
+
+async def test_sigterm_lets_the_update_in_hand_finish_and_its_reply_arrive(
+    tmp_path: Path,
+) -> None:
+    """A reply is on its way (Telegram is slow to take it) when SIGTERM comes: the bot stops
+    taking updates but the reply is delivered, then it exits 0 with nothing cancelled."""
+    token = "777003:SLOW"
+    async with BotAPIEmulator(token=token) as emu:
+        env = _env(tmp_path, BOT_TOKEN=token, TELEGRAM_API_URL=emu.base_url)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run",
+            cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await emu.wait_for_call("getUpdates", timeout=60)
+            user = emu.user(4343, first_name="Оператор")
+            gate = emu.hold("sendMessage")
+            await user.send("/help")
+            await emu.wait_for_call("sendMessage", timeout=15)  # the reply is in flight
+            process.send_signal(signal.SIGTERM)
+            assert process.stderr is not None
+            while "Polling stopped" not in (line := (await process.stderr.readline()).decode()):
+                assert line, "the bot exited before stopping its polling"
+            gate.set()
+            await user.expect("Команды:", timeout=15)
+            _, rest = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0
+    log = rest.decode()
+    assert "bot stopped" in log
+    assert "CancelledError" not in log and "still in flight" not in log
+    assert_clean_exit(log)

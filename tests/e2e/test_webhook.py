@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -111,3 +113,34 @@ async def test_webhook_limits_updates_handled_at_once(webhook_port: int, cabinet
     Telegram for that many connections at most."""
     webhook = cabinet.emu.webhook
     assert webhook is not None and webhook.max_connections == 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_healthz_on_sqlite_reports_a_locked_or_deleted_file(
+    webhook_port: int, cabinet: Cabinet
+) -> None:
+    database = Path(cabinet.settings.database_url.split(":///", 1)[1])
+    url = f"http://127.0.0.1:{webhook_port}/healthz"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            assert response.status == 200
+
+        # Another process holds the write lock (a stuck script, a manual sqlite3 session).
+        locker = sqlite3.connect(database, isolation_level=None)
+        try:
+            locker.execute("BEGIN IMMEDIATE")
+            async with http.get(url) as response:
+                assert response.status == 503
+                assert (await response.json())["status"] == "database unavailable"
+        finally:
+            if locker.in_transaction:
+                locker.execute("ROLLBACK")
+            locker.close()
+        async with http.get(url) as response:
+            assert response.status == 200
+
+        await cabinet.engine.dispose()
+        for path in database.parent.glob(database.name + "*"):
+            path.unlink()  # the file is gone (a wrong volume, a cleanup script)
+        async with http.get(url) as response:
+            assert response.status == 503

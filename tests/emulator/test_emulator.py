@@ -18,6 +18,7 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
@@ -40,6 +41,7 @@ from pydantic import BaseModel, SecretStr
 
 from bot.sandbox import run_sandbox
 from emulator import BotAPIEmulator
+from emulator.server import DISCONNECT
 
 TOKEN = "42:TEST"
 PNG = (
@@ -514,6 +516,42 @@ async def test_injected_failures(emu: BotAPIEmulator, bot: Bot) -> None:
     with pytest.raises(TelegramServerError):
         await bot.get_me()
     assert (await bot.get_me()).username == "mef_cabinet_bot"
+
+
+async def test_disconnect_after_the_call_and_a_held_call(emu: BotAPIEmulator, bot: Bot) -> None:
+    """DISCONNECT: the message is delivered but the client sees a dropped connection; `hold`
+    keeps a call waiting until released."""
+    user = emu.user(1001, first_name="Иван")
+    await user.send("/start")
+    emu.inject_failure("sendMessage", status=DISCONNECT)
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(1001, "дошло")
+    await user.expect("дошло")
+    gate = emu.hold("sendMessage")
+    sending = asyncio.create_task(bot.send_message(1001, "после паузы"))
+    await emu.wait_for_call("sendMessage")
+    assert not sending.done() and not any(m.text == "после паузы" for m in user.bot_messages)
+    gate.set()
+    assert (await asyncio.wait_for(sending, 5)).text == "после паузы"
+
+
+async def test_other_kinds_of_messages_and_edits(emu: BotAPIEmulator, bot: Bot) -> None:
+    """Stickers, voice, video notes, locations, polls and edits arrive as aiogram parses them."""
+    user = emu.user(1001, first_name="Иван")
+    sent = await user.send("12345")
+    await user.send_sticker()
+    await user.send_voice()
+    await user.send_video()
+    await user.send_video_note()
+    await user.send_location()
+    await user.send_poll("Вопрос?", ["Да", "Нет"])
+    await user.edit(sent, "12346")
+    updates = await bot.get_updates(timeout=1)
+    kinds = [u.message.content_type if u.message else "edited" for u in updates]
+    assert kinds == ["text", "sticker", "voice", "video", "video_note", "location", "poll",
+                     "edited"]  # fmt: skip
+    edited = updates[-1].edited_message
+    assert edited is not None and edited.text == "12346" and edited.edit_date is not None
 
 
 async def test_duplicate_delivery_keeps_update_id(emu: BotAPIEmulator, bot: Bot) -> None:
