@@ -66,7 +66,8 @@ async def database_answers(engine: AsyncEngine, timeout: float = HEALTH_TIMEOUT)
     neither a pooled connection to a deleted file nor a reader-only check can fool it."""
     url = engine.url
     sqlite = url.get_backend_name() == "sqlite"
-    if sqlite and url.database not in (None, "", ":memory:") and not Path(url.database).is_file():
+    file = Path(url.database) if sqlite and url.database not in (None, "", ":memory:") else None
+    if file is not None and not await asyncio.to_thread(file.is_file):
         return False
     try:
         async with asyncio.timeout(timeout), engine.connect() as conn:
