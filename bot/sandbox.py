@@ -383,16 +383,21 @@ async def run_sandbox(
         write("Песочница закрыта.")
 
 
-async def _settle(emu: BotAPIEmulator, first_reply: float = 3.0, quiet: float = 0.4) -> None:
+async def _settle(emu: BotAPIEmulator, first_reply: float = 10.0, quiet: float = 0.4) -> None:
     """For piped input: let the bot answer a line before the next one is sent, as a person would
-    wait; returns after `quiet` seconds without new API calls (or `first_reply` with none)."""
+    wait; returns after `quiet` seconds without new API calls (or `first_reply` with none).
+    The polling loop's own getUpdates calls are not an answer: on a busy machine the bot asks
+    for updates again well before it replies."""
+
+    def answers() -> int:
+        return sum(1 for call in emu.calls if call.method.lower() != "getupdates")
 
     def more_than(count: int) -> Callable[[], bool | None]:
-        return lambda: True if len(emu.calls) > count else None
+        return lambda: True if answers() > count else None
 
-    if await wait_until(emu.call_signal, more_than(len(emu.calls)), first_reply) is None:
+    if await wait_until(emu.call_signal, more_than(answers()), first_reply) is None:
         return
-    while await wait_until(emu.call_signal, more_than(len(emu.calls)), quiet):
+    while await wait_until(emu.call_signal, more_than(answers()), quiet):
         pass
 
 
@@ -409,7 +414,8 @@ async def _chat_loop(
             reader.cancel()
             return
         line = reader.result()
+        pushed = len(terminal.emu.updates)
         if line is None or not await terminal.handle(line):
             return
-        if settle_on is not None:
+        if settle_on is not None and len(terminal.emu.updates) > pushed:  # the bot got something
             await _settle(settle_on)
