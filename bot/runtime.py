@@ -23,6 +23,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import ClientConnectorDNSError, ClientConnectorError, web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import yookassa_notify
 from bot.app import Runtime, build_runtime, publish_commands
 from bot.clock import Clock
 from bot.db import apply_migrations, database_answers
@@ -135,8 +136,18 @@ async def stop_scheduler(scheduler: AsyncIOScheduler, grace: float = JOBS_GRACE_
 
 
 async def _serve_polling(runtime: Runtime, stop_event: asyncio.Event) -> None:
+    await runtime.bot.delete_webhook(drop_pending_updates=False)
+    # YooKassa's notifications need the web server in polling mode too (/healthz comes along).
+    runner = await _start_web(runtime, secret=None) if runtime.extras.get("yookassa") else None
+    try:
+        await _poll_until_stopped(runtime, stop_event)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def _poll_until_stopped(runtime: Runtime, stop_event: asyncio.Event) -> None:
     dispatcher, bot = runtime.dispatcher, runtime.bot
-    await bot.delete_webhook(drop_pending_updates=False)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -199,17 +210,20 @@ def webhook_secret(settings: Settings) -> str:
     return secrets.token_urlsafe(32)
 
 
-def build_web_app(runtime: Runtime, secret: str) -> web.Application:
-    """The web server of webhook mode: the webhook route and `GET /healthz`. Features add their
-    own routes (a payment provider's notifications) to the returned app."""
+def build_web_app(runtime: Runtime, *, secret: str | None) -> web.Application:
+    """The web server: Telegram's webhook guarded by `secret` (None in polling mode: no webhook
+    route at all), YooKassa's notifications when configured, and `GET /healthz`. Features add
+    their own routes here."""
     settings = runtime.settings
     app = web.Application()
-    BoundedWebhookHandler(
-        runtime.dispatcher,
-        runtime.bot,
-        secret_token=secret,
-        limit=settings.max_concurrent_updates,
-    ).register(app, path=webhook_path(settings))
+    if secret is not None:
+        BoundedWebhookHandler(
+            runtime.dispatcher,
+            runtime.bot,
+            secret_token=secret,
+            limit=settings.max_concurrent_updates,
+        ).register(app, path=webhook_path(settings))
+    yookassa_notify.register(app, runtime)
 
     async def healthz(_: web.Request) -> web.Response:
         if await database_answers(runtime.engine):
@@ -220,18 +234,31 @@ def build_web_app(runtime: Runtime, secret: str) -> web.Application:
     return app
 
 
-async def _serve_webhook(runtime: Runtime, stop_event: asyncio.Event) -> None:
+class WebPortUnavailable(StartupError):
+    """WEB_HOST:WEB_PORT cannot be listened on (taken by another program, or no such address)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(texts.web_port_unavailable(host, port))
+        self.host, self.port, self.reason = host, port, reason
+
+
+async def _start_web(runtime: Runtime, *, secret: str | None) -> web.AppRunner:
     settings = runtime.settings
-    secret = webhook_secret(settings)
-    app = build_web_app(runtime, secret)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(build_web_app(runtime, secret=secret), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.web_port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise StartupError(texts.port_busy(settings.web_host, settings.web_port, exc)) from None
+        raise WebPortUnavailable(settings.web_host, settings.web_port, exc.strerror or "") from exc
+    return runner
+
+
+async def _serve_webhook(runtime: Runtime, stop_event: asyncio.Event) -> None:
+    settings = runtime.settings
+    secret = webhook_secret(settings)
+    runner = await _start_web(runtime, secret=secret)
     try:
         await runtime.bot.set_webhook(
             url=str(settings.webhook_url),
@@ -246,6 +273,9 @@ async def _serve_webhook(runtime: Runtime, stop_event: asyncio.Event) -> None:
         await runtime.dispatcher.emit_startup(bot=runtime.bot)
         await stop_event.wait()
     finally:
-        await site.stop()  # no new updates; those in flight finish in the shutdown handlers
+        # No new updates (the listening socket closes first); those in flight finish in the
+        # dispatcher's shutdown handlers before the connections and the session close.
+        for site in list(runner.sites):
+            await site.stop()
         await runtime.dispatcher.emit_shutdown(bot=runtime.bot)
         await runner.cleanup()

@@ -27,6 +27,7 @@ Output = list[str] | asyncio.Queue[str] | TextIO
 
 SANDBOX_TOKEN = "42:SANDBOX"
 SANDBOX_STAFF_CHAT_ID = -1009990001  # used when STAFF_CHAT_ID is not set
+SANDBOX_PROVIDER_TOKEN = "381764678:TEST:sandbox"
 STAFF_MEMBER_ID = 2001
 LOG_FILE = Path("data/sandbox.log")
 KEYBOARD_MARK = "к"  # reply-keyboard buttons are «к1», «к2»…; inline ones plain numbers
@@ -356,6 +357,9 @@ async def run_sandbox(
         }
         if hasattr(settings, "webhook_url"):
             update["webhook_url"] = None
+        if getattr(settings, "payment_provider_token", "") is None:
+            # The emulator plays Telegram's checkout (/pay): «Оплата» can be tried without a shop.
+            update["payment_provider_token"] = SecretStr(SANDBOX_PROVIDER_TOKEN)
         bot_settings = settings.model_copy(update=update)
         stop_event = asyncio.Event()
         bot_task = asyncio.create_task(serve(bot_settings, stop_event))

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=runtime.settings.zone)
     from scheduler.outbox import register as register_outbox
+    from scheduler.payments import register as register_payments
 
     register_outbox(scheduler, runtime)
+    register_payments(scheduler, runtime)
     return scheduler

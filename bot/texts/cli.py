@@ -65,13 +65,6 @@ def api_unreachable(url: str, reason: str) -> str:
     )
 
 
-def port_busy(host: str, port: int, error: OSError) -> str:
-    return (
-        f"Не удалось открыть веб-сервер вебхука на {host}:{port} ({error.strerror or error}). "
-        "Освободите порт или укажите другие WEB_HOST и WEB_PORT."
-    )
-
-
 def db_missing(url: str, name: str) -> str:
     return (
         f"В PostgreSQL нет базы данных «{name}» из DATABASE_URL={url}. "
@@ -151,3 +144,11 @@ def out_is_folder(path: str) -> str:
 
 def out_not_writable(path: str) -> str:
     return f"Нет прав на запись в «{path}». Укажите в --out папку, куда можно писать."
+
+
+def web_port_unavailable(host: str, port: int) -> str:
+    return (
+        f"Не удалось открыть веб-сервер на {host}:{port} (вебхук Telegram, уведомления ЮKassa, "
+        "/healthz): порт занят другой программой или адреса нет. Укажите свободные WEB_HOST и "
+        "WEB_PORT."
+    )
