@@ -12,7 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
@@ -112,8 +112,14 @@ def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:
 
 
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
-    """Log the update id with the stack trace; tell the user a short apology, never internals."""
+    """Log the update id with the stack trace; tell the user a short apology, never internals.
+
+    A reply lost to the network (Telegram did not answer in time, the connection dropped) may
+    have arrived all the same: no apology then, a warning in the log."""
     update = event.update
+    if isinstance(event.exception, TelegramNetworkError):
+        log.warning("update %s: %s", update.update_id, event.exception)
+        return True
     log.error("update %s failed", update.update_id, exc_info=event.exception)
     try:
         if update.callback_query is not None:

@@ -138,6 +138,66 @@ class Participant:
         self._deliver(message)
         return message
 
+    async def send_content(self, kind: str, payload: dict[str, Any]) -> UserMessage:
+        """Send a message of another kind, `kind` being its Bot API field («sticker»,
+        «location», «poll», …) and `payload` that object."""
+        message = self._message()
+        message.content = {kind: payload}
+        self._deliver(message)
+        return message
+
+    def _media(self, kind: str, stored_type: str, **fields: Any) -> dict[str, Any]:
+        stored = self.emu.store_file(b"\0" * 64, filename=None, mime_type=stored_type, kind=kind)
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": stored.size, **fields}  # fmt: skip
+
+    async def send_sticker(self, emoji: str = "👍") -> UserMessage:
+        sticker = self._media("stickers", "image/webp", type="regular", width=512, height=512,
+                              is_animated=False, is_video=False, emoji=emoji)  # fmt: skip
+        return await self.send_content("sticker", sticker)
+
+    async def send_voice(self, seconds: int = 3) -> UserMessage:
+        return await self.send_content(
+            "voice", self._media("voice", "audio/ogg", duration=seconds, mime_type="audio/ogg")
+        )
+
+    async def send_video(self, seconds: int = 5) -> UserMessage:
+        video = self._media("videos", "video/mp4", width=640, height=360, duration=seconds)
+        return await self.send_content("video", video)
+
+    async def send_video_note(self, seconds: int = 5) -> UserMessage:
+        note = self._media("video_notes", "video/mp4", length=240, duration=seconds)
+        return await self.send_content("video_note", note)
+
+    async def send_location(self, latitude: float = 53.41, longitude: float = 58.98) -> UserMessage:
+        return await self.send_content("location", {"latitude": latitude, "longitude": longitude})
+
+    async def send_poll(self, question: str, options: list[str]) -> UserMessage:
+        poll = {
+            "id": self.emu.new_id("poll"),
+            "question": question,
+            "options": [
+                {"persistent_id": str(n), "text": option, "voter_count": 0}
+                for n, option in enumerate(options)
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        return await self.send_content("poll", poll)
+
+    async def edit(self, message: UserMessage, text: str) -> None:
+        """Edit a text message sent earlier; the bot gets an `edited_message` update."""
+        message.text = message.html = text
+        message.entities = command_entities(text)
+        message.edit_date = int(time.time())
+        message.edited_count += 1
+        self._push("edited_message", message.to_api())
+
     async def deliver_again(self) -> None:
         """Deliver the last update once more with the same update_id (a lost webhook reply)."""
         if self.last_update is None:

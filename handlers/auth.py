@@ -585,7 +585,9 @@ async def reset_back(message: Message, state: FSMContext) -> None:
     await message.answer(texts.RESET_ASK_EMAIL_AGAIN, reply_markup=kb.step_reply(back=False))
 
 
-@router.message(StateFilter(None, Registration.activation), F.text.func(auth.looks_like_token))
+@router.message(
+    StateFilter(None, Registration.activation), F.text, F.text.func(auth.looks_like_token)
+)
 @router.message(PasswordReset.code, F.text)
 async def pasted_code(
     message: Message,
