@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bot.app import build_storage
 from bot.texts import auth as texts
 from bot.texts import common as common_texts
+from emulator.state import wait_until
 from models import (
     AuditEvent,
     EmailToken,
@@ -286,7 +287,8 @@ async def test_declining_consent_keeps_the_form(cabinet: Any, smtp: SmtpSink) ->
     await fill_in_until_captcha(user)
     await solve_captcha(cabinet, user)
     await type_passwords(user)
-    await user.expect("Прочитайте текст выше")
+    consent = await user.expect("Прочитайте текст выше")
+    assert consent.inline_buttons == [["✅ Даю согласие", "Не соглашаюсь"]]  # no gendered form
     await user.press(texts.BTN_CONSENT_NO)
     refused = await user.expect("зарегистрироваться нельзя")
     assert refused.inline_buttons == [[texts.BTN_CONSENT_YES, common_texts.BTN_CANCEL]]
@@ -394,6 +396,85 @@ async def test_register_while_logged_in_says_so(cabinet: Any) -> None:
     async with cabinet.sessions() as session:
         identity = await session.get(TelegramIdentity, user.id)
         assert identity is not None and identity.login_id is not None  # still logged in
+
+
+async def test_double_press_registers_once(cabinet: Any, smtp: SmtpSink) -> None:
+    user = cabinet.user(1030)
+    await register_until_summary(cabinet, user)
+    summary = user.bot_messages[-1]
+    button = summary.inline_keyboard[0][0]
+    assert button["text"] == texts.BTN_SUBMIT
+    await user.press_button(summary, button)
+    first = user._last_callback_id
+    await user.press_button(summary, button)  # the second tap lands before the first is done
+    second = user._last_callback_id
+    await smtp.wait_for_letter(NORMALISED)
+    await user.expect("Мы отправили письмо")
+    user.checkpoint()
+    for query_id in (first, second):
+        assert query_id is not None
+        assert await wait_until(user.chat.signal, partial(cabinet.emu.callback_answer, query_id), 5)
+    await user.send("/help")  # a sentinel: everything before it has been answered
+    await user.expect("Команды")
+    sent = [m for m in user.bot_messages if "Мы отправили письмо" in m.content_text]
+    assert len(sent) == 1 and len(smtp.letters) == 1
+    assert await count(cabinet, PendingRegistration) == 1
+
+
+async def test_expired_link_leads_to_a_new_letter(cabinet: Any, smtp: SmtpSink) -> None:
+    user = cabinet.user(1031)
+    await register(cabinet, user)
+    await user.expect("Мы отправили письмо")
+    token = token_of(await smtp.wait_for_letter(NORMALISED))
+    cabinet.clock.advance(timedelta(hours=24, seconds=1))
+    link = await user.send(f"/start {token}")
+    await user.expect("Ссылка для активации устарела")
+    assert link.message_id in user.deleted_message_ids
+    await user.press(texts.BTN_LOGIN)
+    await user.expect("Введите e-mail")
+    await user.send(EMAIL)
+    await user.expect("Введите пароль")
+    await user.send(PASSWORD)
+    await user.expect("ещё не активирована")
+    await user.press("Отправить письмо ещё раз")
+    await user.expect("Письмо отправлено ещё раз")
+    await user.send(f"/start {token_of(await smtp.wait_for_letter(NORMALISED, index=1))}")
+    await user.expect("Учётная запись активирована")
+
+
+async def test_correcting_from_the_summary_can_go_back(cabinet: Any, smtp: SmtpSink) -> None:
+    user = cabinet.user(1033)
+    await register_until_summary(cabinet, user)
+    await user.press(texts.BTN_EDIT_PASSWORD)
+    await user.expect("Придумайте")
+    await user.send("Other2026pass")
+    await user.expect("Введите этот пароль ещё раз")
+    await user.press(common_texts.BTN_BACK)  # changed my mind: the old password stays
+    await user.expect("Проверьте данные")
+    await user.press(texts.BTN_EDIT_NAME)
+    await user.expect("фамилию, имя и отчество")
+    await user.press(common_texts.BTN_BACK)
+    summary = await user.expect("Проверьте данные")
+    assert "Римская-Корсакова Людмила Петровна" in summary.content_text
+    await user.press(texts.BTN_SUBMIT)
+    await user.expect("Мы отправили письмо")
+    await user.send(f"/start {token_of(await smtp.wait_for_letter(NORMALISED))}")
+    await user.expect("Учётная запись активирована")
+    await user.send("/logout")
+    await user.expect("Вы вышли")
+    await log_in(user, EMAIL, PASSWORD)
+    await user.expect("Здравствуйте, Людмила")
+
+
+async def test_back_from_the_password_skips_the_solved_captcha(cabinet: Any) -> None:
+    user = cabinet.user(1034)
+    await fill_in_until_captcha(user)
+    await solve_captcha(cabinet, user)
+    await user.expect("Придумайте")
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("номер телефона")  # not the picture again
+    await user.send("8 912 345-67-89")
+    await user.expect("Придумайте")
 
 
 # --- login -----------------------------------------------------------------------------------

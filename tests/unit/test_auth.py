@@ -476,6 +476,9 @@ async def test_captcha_picture_is_large() -> None:
     with Image.open(io.BytesIO(challenge.png)) as image:
         assert image.size == (captcha.WIDTH, captcha.HEIGHT)
         assert image.size[0] >= 400 and image.size[1] >= 150
+        darkest, lightest = image.convert("L").getextrema()
+        assert isinstance(darkest, int) and isinstance(lightest, int)
+        assert darkest < 100 and lightest > 200  # dark text on a light ground
 
 
 def test_the_captcha_library_is_imported_only_when_a_picture_is_drawn() -> None:
@@ -487,3 +490,20 @@ def test_the_captcha_library_is_imported_only_when_a_picture_is_drawn() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DIALOG_TTL_HOURS", "0"),
+        ("DIALOG_TTL_HOURS", "сутки"),
+        ("MAIL_PER_USER_PER_DAY", "1000"),
+        ("MAIL_PER_ADDRESS_PER_DAY", "-1"),
+    ],
+)
+def test_auth_settings_refuse_bad_values_in_russian(variable: str, value: str) -> None:
+    from bot.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None, **{variable.lower(): value})
+    assert str(error.value).startswith(f"Ошибка конфигурации: {variable} — ожидается целое число")

@@ -129,3 +129,36 @@ async def test_redis_dialog_keys_expire_after_the_ttl() -> None:
         await storage.set_state(key, None)
         await storage.set_data(key, {})
         await storage.close()
+
+
+async def test_the_hourly_job_purges_dialogs_and_registration_data(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """scheduler/maintenance.py: one run forgets abandoned dialogs and expired registrations."""
+    from types import SimpleNamespace
+
+    from bot.clock import FrozenClock
+    from models import PendingRegistration
+    from scheduler.maintenance import purge_expired
+
+    settings = make_settings(tmp_path, "sqlite+aiosqlite://", dialog_ttl_hours=24)
+    clock = FrozenClock(settings.zone, utcnow() + timedelta(days=3))
+    storage = SqlAlchemyStorage(sessions.kw["bind"], sessions, ttl=settings.dialog_ttl)
+    await storage.set_state(StorageKey(bot_id=1, chat_id=60, user_id=60), "Registration:email")
+    async with sessions() as session:
+        session.add(
+            PendingRegistration(
+                token_hash="a" * 64, code_hash="b" * 64, email="anna@example.ru",
+                phone="+79991234567", surname="Петрова", name="Анна", password_hash="x",
+                consent_version="2026-01", consent_at=utcnow(), telegram_user_id=60,
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )  # fmt: skip
+        await session.commit()
+    runtime = SimpleNamespace(
+        extras={"clock": clock}, storage=storage, settings=settings, sessions=sessions
+    )
+    await purge_expired(runtime)  # type: ignore[arg-type]
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(FsmRecord)) == 0
+        assert await session.scalar(select(func.count()).select_from(PendingRegistration)) == 0
