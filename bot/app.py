@@ -87,16 +87,20 @@ def build_bot(settings: Settings) -> Bot:
 def build_storage(
     settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> BaseStorage:
-    """Redis when REDIS_URL is set, else the database. The database storage should get its own
-    engine: it is called while the update's session holds a connection of the main pool."""
+    """Redis when REDIS_URL is set, else the database; either forgets a dialog untouched for
+    DIALOG_TTL_HOURS. The database storage should get its own engine: it is called while the
+    update's session holds a connection of the main pool."""
     if settings.redis_url:
         from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisStorage
 
         return RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_destiny=True, with_bot_id=True),
+            state_ttl=settings.dialog_ttl,
+            data_ttl=settings.dialog_ttl,
         )
-    return SqlAlchemyStorage(engine, sessions)
+    return SqlAlchemyStorage(engine, sessions, ttl=settings.dialog_ttl)
 
 
 def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     smtp_from: str = "Металлэнергофинанс <no-reply@mef.example>"
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     mail_dir: Path = Path("data/mail")
+    mail_per_user_per_day: int = 5
+    mail_per_address_per_day: int = 5
+
+    # Dialogs: how long an abandoned dialog (and what was typed in it) is kept.
+    dialog_ttl_hours: int = 24
 
     # Meter readings.
     reading_window: str = "15-25"
@@ -140,6 +146,16 @@ class Settings(BaseSettings):
             raise ValueError("ожидается sqlite+aiosqlite:///путь или postgresql+asyncpg://…")
         return value
 
+    @field_validator("mail_per_user_per_day", "mail_per_address_per_day", mode="before")
+    @classmethod
+    def _letters_a_day(cls, value: object) -> int:
+        return _int_between(value, 1, 100)
+
+    @field_validator("dialog_ttl_hours", mode="before")
+    @classmethod
+    def _dialog_hours(cls, value: object) -> int:
+        return _int_between(value, 1, 720)
+
     @field_validator("reading_window")
     @classmethod
     def _window(cls, value: str) -> str:
@@ -216,8 +232,23 @@ class Settings(BaseSettings):
         return int(first), int(last)
 
     @property
+    def dialog_ttl(self) -> timedelta:
+        return timedelta(hours=self.dialog_ttl_hours)
+
+    @property
     def webhook_path(self) -> str:
         return "/telegram/webhook"
+
+
+def _int_between(value: object, low: int, high: int) -> int:
+    """A whole number in [low, high], with the reason in Russian otherwise."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"ожидается целое число от {low} до {high}") from None
+    if not low <= number <= high:
+        raise ValueError(f"ожидается целое число от {low} до {high}")
+    return number
 
 
 class OperatorError(Exception):
