@@ -810,7 +810,7 @@ async def test_other_kinds_of_messages_get_a_calm_answer_in_every_auth_step(
         partial(user.send_document, b"%PDF-1.4", filename="scan.pdf"),
     ):
         await send()
-        await user.expect("Выберите раздел")  # no dialog: the menu hint
+        await user.expect(common_texts.NEXT_STEP_GUEST)  # no dialog: what a guest can do
 
     steps = [
         ("/register", "фамилию, имя и отчество", None),
