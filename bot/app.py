@@ -35,6 +35,7 @@ from handlers import feature_routers
 from handlers.staff import StaffDirectory
 from services.captcha import Captcha
 from services.mailer import Mailer
+from services.receipts import ReceiptCache
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 15.0
@@ -174,6 +175,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: A
     extras.setdefault("mailer", Mailer(settings))
     extras.setdefault("captcha", Captcha())
     extras.setdefault("staff", StaffDirectory(settings))
+    extras.setdefault("receipts_cache", ReceiptCache())
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
     storage_engine = None if settings.redis_url else create_engine(settings.database_url)

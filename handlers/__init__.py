@@ -13,6 +13,6 @@ def feature_routers() -> list[Router]:
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, contracts, readings
+    from handlers import accounts, auth, bills, contracts, readings
 
-    return [auth.router, accounts.router, contracts.router, readings.router]
+    return [auth.router, accounts.router, contracts.router, readings.router, bills.router]

@@ -377,7 +377,7 @@ async def test_payments_are_applied_and_statuses_follow_them(session: AsyncSessi
     assert (november.status, november.overpaid, november.to_pay) == (
         BillStatus.OVERPAID, D("80.00"), D("0")
     )  # fmt: skip
-    assert (october.status, october.to_pay, october.carried_to) == (BillStatus.PAID, 0, None)
+    assert (october.status, october.to_pay, october.carried_to) == (BillStatus.PAID, D("0"), None)
     await run(session, dec)
     december = (await billing.bill_statuses(session, acc.id))[0]
     assert (december.opening_balance, december.paid_in_period, december.total_due) == (
