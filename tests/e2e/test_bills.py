@@ -54,7 +54,7 @@ async def test_the_list_shows_the_last_six_bills_newest_first(cabinet: Cabinet) 
     shown = await user.expect("Счета за последние 6 месяцев")
     positions = [shown.text.index(texts.period_title(s.period)) for s in expected]
     assert positions == sorted(positions)
-    assert [s.period for s in expected][0] == date(2026, 10, 1)
+    assert expected[0].period == date(2026, 10, 1)
     for state in expected:
         assert f"Начислено: {fmt.money(state.charged)}" in shown.text
         assert texts.STATUS[state.status] in shown.text
