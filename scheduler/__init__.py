@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=runtime.settings.zone)
+    from scheduler.billing import register as register_billing
     from scheduler.outbox import register as register_outbox
 
     register_outbox(scheduler, runtime)
+    register_billing(scheduler, runtime)
     return scheduler

@@ -12,7 +12,17 @@ import asyncio
 import sys
 from types import ModuleType
 
-from bot.cli import demo_data, export_readings, import_registry, migrate, run, sandbox
+from bot.cli import (
+    bill,
+    demo_data,
+    export_readings,
+    import_registry,
+    migrate,
+    receipts,
+    run,
+    sandbox,
+    tariffs,
+)
 from bot.cli.arguments import RussianArgumentParser
 from bot.logs import setup_logging
 from bot.settings import ConfigError, load_settings
@@ -24,6 +34,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     import_registry,
     export_readings,
+    tariffs,
+    bill,
+    receipts,
 )
 
 

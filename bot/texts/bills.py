@@ -348,9 +348,13 @@ def skip_reason(skipped: Skipped) -> str:
     return f"лицевой счёт {skipped.account}: {where}{reason}"
 
 
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f} с".replace(".", ",")
+
+
 def billing_summary(summary: RunSummary, seconds: float) -> str:
     lines = [
-        f"Счета за {fmt.period(summary.period)} выставлены за {seconds:.1f} с.",
+        f"Счета за {fmt.period(summary.period)} выставлены за {_seconds(seconds)}.",
         f"  выставлено счетов: {summary.billed}",
         f"    по показаниям: {summary.by_reading}",
         f"    по среднему (нет показаний хотя бы по одному счётчику): {summary.by_average}",
@@ -413,7 +417,7 @@ def tariff_added(scheme: int, zone: int, start: date, price: Decimal) -> str:
 # receipts
 def receipts_summary(written: int, kept: int, out: str, seconds: float) -> str:
     return (
-        f"Квитанции записаны в {out} за {seconds:.1f} с: новых или изменённых — {written}, "
+        f"Квитанции записаны в {out} за {_seconds(seconds)}: новых или изменённых — {written}, "
         f"без изменений (оставлены как были) — {kept}."
     )
 
