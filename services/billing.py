@@ -388,8 +388,11 @@ async def _bill_batch(
         lines_by_account[account.id] = result
     if not charges:
         return
+    charge_table, line_table, account_table = (_table(Charge), _table(ChargeLine), _table(Account))
     inserted = (
-        await session.execute(insert(Charge).returning(Charge.id, Charge.account_id), charges)
+        await session.execute(
+            insert(charge_table).returning(charge_table.c.id, charge_table.c.account_id), charges
+        )
     ).all()
     charge_of = {row.account_id: row.id for row in inserted}
     line_rows = [
@@ -409,13 +412,11 @@ async def _bill_batch(
         for line in lines
     ]
     if line_rows:
-        await session.execute(insert(ChargeLine), line_rows)
-    table = Account.__table__
-    assert isinstance(table, Table)
+        await session.execute(insert(line_table), line_rows)
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_account"))
-        .values(balance=table.c.balance + bindparam("b_charged"), updated_at=now),
+        update(account_table)
+        .where(account_table.c.id == bindparam("b_account"))
+        .values(balance=account_table.c.balance + bindparam("b_charged"), updated_at=now),
         [{"b_account": c["account_id"], "b_charged": c["charged"]} for c in charges],
     )
     for account_lines in lines_by_account.values():
@@ -426,6 +427,13 @@ async def _bill_batch(
             summary.by_reading += 1
     summary.billed += len(charges)
     summary.charge_ids.extend(row.id for row in inserted)
+
+
+def _table(model: type[Account] | type[Charge] | type[ChargeLine]) -> Table:
+    """The Core table of a model: bulk statements skip the ORM's per-row bookkeeping."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 @dataclass(slots=True)
