@@ -54,7 +54,7 @@ async def _send_list(
         )
         return
     await message.answer(
-        texts.bills_list(account.number, account.address, states),
+        texts.bills_list(account.number, account.address, states, clock.today()),
         reply_markup=kb.bills([(s.charge_id, texts.period_title(s.period)) for s in states]),
     )
 
@@ -78,6 +78,7 @@ async def show_bill(
     session: AsyncSession,
     viewer: Viewer,
     settings: Settings,
+    clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
     assert viewer.account is not None
@@ -89,7 +90,7 @@ async def show_bill(
     if isinstance(query.message, Message):
         await query.message.answer(
             texts.bill_detail(detail.state, detail.account_number, detail.address,
-                              detail.lines, settings.reading_window_days),
+                              detail.lines, settings.reading_window_days, clock.today()),
             reply_markup=kb.bill(detail.state.charge_id),
         )  # fmt: skip
 
@@ -102,6 +103,7 @@ async def send_receipt(
     viewer: Viewer,
     settings: Settings,
     bot: Bot,
+    clock: Clock,
     receipts_cache: receipts.ReceiptCache,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -129,7 +131,7 @@ async def send_receipt(
     version = receipts.version_of(text)
     async with receipts_cache.lock(data.charge_id, version):
         cached = receipts_cache.get(data.charge_id, version)
-        caption = texts.pdf_caption(data.period, data.to_pay, data.due_date)
+        caption = texts.pdf_caption(data.period, data.to_pay, data.due_date, clock.today())
         if cached is not None and cached[1] is not None:
             await bot.send_document(chat_id, cached[1], caption=caption)
             return

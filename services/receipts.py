@@ -18,6 +18,7 @@ import asyncio
 import copy
 import hashlib
 import io
+import logging
 import re
 import time
 from collections import OrderedDict, defaultdict
@@ -270,6 +271,7 @@ def _new_pdf() -> FPDF:
 
     pdf = FPDF(format="A4", unit="mm")
     if not _fonts:
+        logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every subset at INFO
         template = FPDF()
         template.add_font(FAMILY, "", str(FONT_FILE))
         _fonts["font"] = next(iter(template.fonts.values()))

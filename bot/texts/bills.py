@@ -40,7 +40,7 @@ def period_title(period: date) -> str:
     return text[0].upper() + text[1:]
 
 
-def _to_pay_line(state: BillState) -> str:
+def _to_pay_line(state: BillState, today: date) -> str:
     if state.status == BillStatus.OVERPAID:
         return f"Переплата: {fmt.money(state.overpaid)} — учтём в следующем счёте"
     if state.carried_to is not None:
@@ -48,31 +48,36 @@ def _to_pay_line(state: BillState) -> str:
             f"Не оплачено {fmt.money(state.to_pay)} — долг перенесён в счёт за "
             f"{fmt.period(state.carried_to)}"
         )
+    if state.to_pay > 0 and state.due_date < today:
+        return (
+            f"К оплате: <b>{fmt.money(state.to_pay)}</b> — срок оплаты истёк "
+            f"{fmt.day(state.due_date)}"
+        )
     if state.to_pay > 0:
         return f"К оплате: <b>{fmt.money(state.to_pay)}</b> до {fmt.day(state.due_date)}"
     return "К оплате: 0,00 ₽"
 
 
-def bill_summary(state: BillState) -> str:
+def bill_summary(state: BillState, today: date) -> str:
     """One bill in the list: period, начислено, оплачено, к оплате, status."""
     return "\n".join(
         [
             f"<b>{period_title(state.period)}</b> — {STATUS[state.status]}",
             f"Начислено: {fmt.money(state.charged)}",
             f"Итого по счёту: {fmt.money(state.total_due)}, оплачено: {fmt.money(state.paid)}",
-            _to_pay_line(state),
+            _to_pay_line(state, today),
         ]
     )
 
 
-def bills_list(number: str, address: str, states: list[BillState]) -> str:
+def bills_list(number: str, address: str, states: list[BillState], today: date) -> str:
     parts = [
         SECTION_TITLE,
         account_header(number, address),
         f"Счета за последние {fmt.plural(len(states), 'месяц', 'месяца', 'месяцев')}, "
         "новые сверху:",
     ]
-    parts += [bill_summary(state) for state in states]
+    parts += [bill_summary(state, today) for state in states]
     parts.append(
         "Чтобы увидеть расчёт по счётчикам, нажмите «подробнее»; квитанцию с QR-кодом для "
         "оплаты в приложении банка — «📄 Квитанция (PDF)»."
@@ -140,7 +145,12 @@ CORRECTION_NOTE = (
 
 
 def bill_detail(
-    state: BillState, number: str, address: str, lines: list[BillLine], window: tuple[int, int]
+    state: BillState,
+    number: str,
+    address: str,
+    lines: list[BillLine],
+    window: tuple[int, int],
+    today: date,
 ) -> str:
     out = [
         f"<b>Счёт № {fmt.esc(state.number)} за {fmt.period(state.period)}</b>",
@@ -158,7 +168,7 @@ def bill_detail(
         f"<b>Итого к оплате: {fmt.money(state.total_due)}</b>, срок — до {fmt.day(state.due_date)}",
         "",
         f"Статус: {STATUS[state.status]}. Оплачено по счёту: {fmt.money(state.paid)}.",
-        _to_pay_line(state),
+        _to_pay_line(state, today),
     ]
     if any(line.basis == LineBasis.AVERAGE for line in lines):
         out += ["", AVERAGE_NOTE.format(first=window[0], last=window[1])]
@@ -175,10 +185,11 @@ PDF_UNAVAILABLE = (
 )
 
 
-def pdf_caption(period: date, to_pay: Decimal, due: date) -> str:
+def pdf_caption(period: date, to_pay: Decimal, due: date, today: date) -> str:
     if to_pay > 0:
+        when = f"срок оплаты истёк {fmt.day(due)}" if due < today else f"до {fmt.day(due)}"
         return (
-            f"Квитанция за {fmt.period(period)}: к оплате {fmt.money(to_pay)} до {fmt.day(due)}. "
+            f"Квитанция за {fmt.period(period)}: к оплате {fmt.money(to_pay)}, {when}. "
             "QR-код в квитанции читает приложение любого банка."
         )
     return f"Квитанция за {fmt.period(period)}: по этому счёту оплачивать нечего."

@@ -55,6 +55,8 @@ async def test_the_list_shows_the_last_six_bills_newest_first(cabinet: Cabinet) 
     positions = [shown.text.index(texts.period_title(s.period)) for s in expected]
     assert positions == sorted(positions)
     assert expected[0].period == date(2026, 10, 1)
+    # October's bill was due on 10 November and nothing was paid since (today is 20 November).
+    assert f"К оплате: {fmt.money(expected[0].to_pay)} — срок оплаты истёк 10.11.2026" in shown.text
     for state in expected:
         assert f"Начислено: {fmt.money(state.charged)}" in shown.text
         assert texts.STATUS[state.status] in shown.text
