@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     Account,
@@ -442,3 +444,30 @@ async def test_next_bill_is_after_the_window_closes(session: AsyncSession) -> No
     assert (before.period, before.on, before.has_readings) == (NOV, date(2026, 11, 26), False)
     after = await billing.next_bill(session, acc.id, date(2026, 11, 27), WINDOW)
     assert (after.period, after.on) == (shift(NOV, 1), date(2026, 12, 26))
+
+
+async def test_the_nightly_job_bills_the_period_whose_window_closed(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from bot.clock import FrozenClock
+    from scheduler.billing import bill_closed_period
+    from tests.conftest import make_settings
+
+    async with sessions() as session:
+        await tariffs(session)
+        acc, meter = await account(session)
+        await read(session, meter, shift(NOV, -1), "1000")
+        await read(session, meter, NOV, "1100")
+    settings = make_settings(tmp_path, "sqlite+aiosqlite:///unused.db")
+    clock = FrozenClock(settings.zone, datetime(2026, 11, 25, 23, 0))
+    runtime = SimpleNamespace(settings=settings, sessions=sessions, extras={"clock": clock})
+    before = await bill_closed_period(runtime)  # type: ignore[arg-type]
+    # 25 November: November's window is open, so October is billed (its first reading, 0 kWh).
+    assert (before.period, before.billed, before.total_charged) == (shift(NOV, -1), 1, 0)
+    clock.set(datetime(2026, 11, 26, 1, 30))
+    night = await bill_closed_period(runtime)  # type: ignore[arg-type]
+    assert (night.period, night.billed) == (NOV, 1)
+    again = await bill_closed_period(runtime)  # type: ignore[arg-type]
+    assert (again.billed, again.already_billed) == (0, 1)
+    async with sessions() as session:
+        assert (await bill(session, acc, NOV)).charged == D("560.00")
