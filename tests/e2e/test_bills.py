@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -164,3 +164,24 @@ async def test_a_button_of_another_account_is_answered_politely(cabinet: Cabinet
     assert answer.text == texts.BILL_GONE
     await user.press_at(listing, 0, 1)
     assert (await user.expect_callback_answer()).text == texts.BILL_GONE
+
+
+async def test_a_bill_by_average_explains_itself_and_asks_for_readings(cabinet: Cabinet) -> None:
+    user, account_id = await subscriber(cabinet)
+    cabinet.clock.set(datetime(2026, 11, 26, 10, 0))
+    async with cabinet.sessions() as session:  # the nightly run: nobody sent November readings
+        summary = await billing.run_billing(
+            session, date(2026, 11, 1), today=cabinet.clock.today(), now=cabinet.clock.now(),
+            window=(15, 25), due_day=10,
+        )  # fmt: skip
+    assert summary.billed == 20 and summary.by_average == 20
+    await user.send(common_texts.MENU_BILLS)
+    listing = await user.expect("Счета за последние")
+    assert listing.text.index("Ноябрь 2026") < listing.text.index("Октябрь 2026")
+    await user.press(texts.BTN_DETAIL.format(period="Ноябрь 2026"))
+    detail = await user.expect("за ноябрь 2026")
+    assert "(по среднему)" in detail.text
+    assert "по среднему за последние 6 месяцев" in detail.text
+    assert "Передавайте показания с 15 по 25 число" in detail.text
+    [november] = [s for s in await statuses(cabinet, account_id) if s.period == date(2026, 11, 1)]
+    assert f"Итого к оплате: {fmt.money(november.total_due)}" in detail.text
