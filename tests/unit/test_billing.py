@@ -463,7 +463,7 @@ async def test_the_nightly_job_bills_the_period_whose_window_closed(
     runtime = SimpleNamespace(settings=settings, sessions=sessions, extras={"clock": clock})
     before = await bill_closed_period(runtime)  # type: ignore[arg-type]
     # 25 November: November's window is open, so October is billed (its first reading, 0 kWh).
-    assert (before.period, before.billed, before.total_charged) == (shift(NOV, -1), 1, 0)
+    assert (before.period, before.billed, before.total_charged) == (shift(NOV, -1), 1, D("0"))
     clock.set(datetime(2026, 11, 26, 1, 30))
     night = await bill_closed_period(runtime)  # type: ignore[arg-type]
     assert (night.period, night.billed) == (NOV, 1)
