@@ -447,6 +447,10 @@ class ReceiptCache:
             self._items.popitem(last=False)
 
     def lock(self, charge_id: int, version: str) -> asyncio.Lock:
+        """One render at a time per bill version (a double press waits and gets the cache)."""
+        if len(self._locks) > 2 * self.size:
+            for key in [k for k, lock in self._locks.items() if not lock.locked()]:
+                del self._locks[key]
         return self._locks.setdefault((charge_id, version), asyncio.Lock())
 
 

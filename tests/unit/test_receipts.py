@@ -165,3 +165,19 @@ def test_bare_document_uses_the_same_embedded_font() -> None:
     data = receipts.bare_document("Проверка шрифта: Ёё Щщ ₽ №")
     assert "Проверка шрифта: Ёё Щщ ₽ №" in pdf_text(data)
     assert b"DejaVuSansCondensed" in data
+
+
+def test_the_cache_keeps_recent_versions_only() -> None:
+    cache = receipts.ReceiptCache(size=2)
+    first = receipts.Receipt(b"%PDF-1", "a.pdf", "v1")
+    cache.put(first, 1)
+    assert cache.get(1, "v1") == (first, None)
+    assert cache.get(1, "v2") is None  # the bill changed: render again
+    cache.put(receipts.Receipt(b"%PDF-2", "b.pdf", "v1"), 2, "file-2")
+    cache.put(receipts.Receipt(b"%PDF-3", "c.pdf", "v1"), 3)
+    assert cache.get(1, "v1") is None  # the oldest went
+    hit = cache.get(2, "v1")
+    assert hit is not None and hit[1] == "file-2"
+    for charge_id in range(10):
+        cache.lock(charge_id, "v1")
+    assert len(cache._locks) <= 2 * cache.size + 1
