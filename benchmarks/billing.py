@@ -130,6 +130,7 @@ async def fill(url: str, accounts: int) -> dict[str, int]:
     return {name: len(rows) for name, rows in tables.items()}
 
 
+# Peak memory is the child's VmHWM: ru_maxrss would include the parent's memory at fork time.
 CHILD = (
     "import resource, runpy, sys\n"
     "sys.argv = ['bot', *sys.argv[1:]]\n"
@@ -138,13 +139,17 @@ CHILD = (
     "    runpy.run_module('bot', run_name='__main__')\n"
     "except SystemExit as exc:\n"
     "    code = exc.code\n"
-    "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print('CPU', usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
+    "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM')]\n"
+    "print('MAXRSS', peak[0].split()[1], file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
 
-def bill(url: str) -> tuple[float, float, str]:
-    """`python -m bot bill` as a child process: (seconds, its peak RSS in MiB, its summary)."""
+def bill(url: str) -> tuple[float, float, float, str]:
+    """`python -m bot bill` as a child process: (wall seconds, its CPU seconds, its peak RSS in
+    MiB, its summary). CPU time says what the run costs on a machine shared with others."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", CHILD, "bill", "--period", f"{PERIOD:%Y-%m}"],
@@ -154,8 +159,9 @@ def bill(url: str) -> tuple[float, float, str]:
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"bill failed:\n{result.stderr}")
-    summary, _, peak = result.stderr.strip().rpartition("MAXRSS ")
-    return seconds, int(peak) / 1024, summary.strip()
+    rest, _, peak = result.stderr.strip().rpartition("MAXRSS ")
+    summary, _, cpu = rest.strip().rpartition("CPU ")
+    return seconds, float(cpu), int(peak) / 1024, summary.strip()
 
 
 async def _pg(sql: str, admin: str) -> None:
@@ -173,9 +179,10 @@ async def run_backend(name: str, url: str, accounts: int) -> None:
     started = time.perf_counter()
     counts = await fill(url, accounts)
     print(f"{name}: data ready in {time.perf_counter() - started:.0f} s: {counts}", flush=True)
-    seconds, peak, summary = bill(url)
-    print(f"{name}: billing run {seconds:.1f} s (process start and migration check included), "
-          f"peak RSS {peak:.0f} MiB", flush=True)  # fmt: skip
+    seconds, cpu, peak, summary = bill(url)
+    print(f"{name}: billing run {seconds:.1f} s wall, {cpu:.1f} s CPU of the bot's process "
+          f"(process start and migration check included), peak RSS {peak:.0f} MiB; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     print("  " + summary.replace("\n", "\n  "), flush=True)
 
 
@@ -210,19 +217,20 @@ def _sample(index: int) -> receipts.ReceiptData:
     )  # fmt: skip
 
 
-def _time_receipt(text: receipts.ReceiptText) -> float:
-    started = time.perf_counter()
+def _time_receipt(text: receipts.ReceiptText) -> tuple[float, float]:
+    """(wall, CPU) seconds of one receipt in a worker."""
+    started, cpu = time.perf_counter(), time.process_time()
     receipts.render(text)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def _time_bare(line: str) -> float:
-    started = time.perf_counter()
+def _time_bare(line: str) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
     receipts.bare_document(line)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def _measure(fn, items: list, workers: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def,type-arg]
+def _measure(fn, items: list, workers: int) -> tuple[float, list[tuple[float, float]]]:  # type: ignore[no-untyped-def,type-arg]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(fn, items[:workers]))  # warm every worker: imports, font
         started = time.perf_counter()
@@ -239,15 +247,22 @@ def bench_receipts(count: int, workers: int) -> None:
     for name, fn, items in (("bare one-page fpdf2, same font", _time_bare, lines),
                             ("receipt with QR", _time_receipt, texts)):  # fmt: skip
         wall, durations = _measure(fn, items, workers)
-        durations.sort()
-        rows.append((name, count / wall, statistics.median(durations) * 1000,
-                     durations[int(len(durations) * 0.99) - 1] * 1000))  # fmt: skip
-    print(f"receipts: {count} each, {workers} worker processes")
-    for name, rate, median, p99 in rows:
-        print(f"  {name:<32} {rate:7.1f}/s   median {median:6.1f} ms   p99 {p99:6.1f} ms")
+        walls = sorted(d[0] * 1000 for d in durations)
+        cpus = sorted(d[1] * 1000 for d in durations)
+        last = int(len(walls) * 0.99) - 1
+        rows.append((name, count / wall, statistics.median(walls), walls[last],
+                     statistics.median(cpus), cpus[last]))  # fmt: skip
+    print(f"receipts: {count} each, {workers} worker processes, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    for name, rate, median, p99, cpu_median, cpu_p99 in rows:
+        print(f"  {name:<32} {rate:7.1f}/s   wall median {median:6.1f} ms, p99 {p99:6.1f} ms"
+              f"   CPU median {cpu_median:6.1f} ms, p99 {cpu_p99:6.1f} ms")  # fmt: skip
     ratio = rows[1][2] / rows[0][2]
-    print(f"  ratio receipt/bare (median): {ratio:.2f}×; 100 000 receipts ≈ "
-          f"{100_000 / rows[1][1] / 60:.0f} min at this rate")  # fmt: skip
+    cpu_ratio = rows[1][4] / rows[0][4]
+    print(f"  ratio receipt/bare (median): {ratio:.2f}× wall, {cpu_ratio:.2f}× CPU")
+    print(f"  100 000 receipts: ≈ {100_000 / rows[1][1] / 60:.0f} min at this rate; ≈ "
+          f"{100_000 * rows[1][4] / 1000 / workers / 60:.0f} min on {workers} free cores "
+          "(CPU median)")  # fmt: skip
 
 
 # --- main --------------------------------------------------------------------------------------
