@@ -36,6 +36,7 @@ from handlers.staff import StaffDirectory
 from services.captcha import Captcha
 from services.mailer import Mailer
 from services.receipts import ReceiptCache
+from services.yookassa_api import YooKassaGateway
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 15.0
@@ -169,6 +170,17 @@ def build_dispatcher(
     return dispatcher
 
 
+def build_yookassa(settings: Settings) -> YooKassaGateway | None:
+    """The YooKassa API client when YOOKASSA_SHOP_ID/YOOKASSA_SECRET_KEY are set."""
+    if settings.yookassa_shop_id is None or settings.yookassa_secret_key is None:
+        return None
+    return YooKassaGateway(
+        settings.yookassa_shop_id,
+        settings.yookassa_secret_key.get_secret_value(),
+        settings.yookassa_api_url,
+    )
+
+
 def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: Any) -> Runtime:
     """Everything one bot needs; `extras` reach handlers as keyword arguments (DI)."""
     extras["clock"] = clock or Clock(settings.zone)
@@ -176,6 +188,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: A
     extras.setdefault("captcha", Captcha())
     extras.setdefault("staff", StaffDirectory(settings))
     extras.setdefault("receipts_cache", ReceiptCache())
+    extras.setdefault("yookassa", build_yookassa(settings))
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
     storage_engine = None if settings.redis_url else create_engine(settings.database_url)

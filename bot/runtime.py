@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from bot import yookassa_notify
 from bot.app import Runtime, build_runtime, publish_commands
 from bot.clock import Clock
 from bot.db import apply_migrations, database_answers
@@ -53,8 +54,18 @@ async def serve(
 
 
 async def _serve_polling(runtime: Runtime, stop_event: asyncio.Event) -> None:
+    await runtime.bot.delete_webhook(drop_pending_updates=False)
+    # YooKassa's notifications need the web server in polling mode too (/healthz comes along).
+    runner = await _start_web(runtime, telegram=False) if runtime.extras.get("yookassa") else None
+    try:
+        await _poll_until_stopped(runtime, stop_event)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def _poll_until_stopped(runtime: Runtime, stop_event: asyncio.Event) -> None:
     dispatcher, bot = runtime.dispatcher, runtime.bot
-    await bot.delete_webhook(drop_pending_updates=False)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -74,13 +85,16 @@ async def _serve_polling(runtime: Runtime, stop_event: asyncio.Event) -> None:
     await polling
 
 
-def build_web_app(runtime: Runtime) -> web.Application:
+def build_web_app(runtime: Runtime, *, telegram: bool = True) -> web.Application:
+    """Telegram's webhook (unless polling), YooKassa's notifications when configured, /healthz."""
     settings = runtime.settings
     app = web.Application()
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    SimpleRequestHandler(
-        dispatcher=runtime.dispatcher, bot=runtime.bot, secret_token=secret
-    ).register(app, path=webhook_path(settings))
+    if telegram:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        SimpleRequestHandler(
+            dispatcher=runtime.dispatcher, bot=runtime.bot, secret_token=secret
+        ).register(app, path=webhook_path(settings))
+    yookassa_notify.register(app, runtime)
 
     async def healthz(_: web.Request) -> web.Response:
         if await database_answers(runtime.engine):
@@ -91,13 +105,30 @@ def build_web_app(runtime: Runtime) -> web.Application:
     return app
 
 
-async def _serve_webhook(runtime: Runtime, stop_event: asyncio.Event) -> None:
+class WebPortUnavailable(RuntimeError):
+    """WEB_HOST:WEB_PORT cannot be listened on (taken by another program, or no such address)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"{host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
+async def _start_web(runtime: Runtime, *, telegram: bool) -> web.AppRunner:
     settings = runtime.settings
-    app = build_web_app(runtime)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(build_web_app(runtime, telegram=telegram), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.web_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise WebPortUnavailable(settings.web_host, settings.web_port, exc.strerror or "") from exc
+    return runner
+
+
+async def _serve_webhook(runtime: Runtime, stop_event: asyncio.Event) -> None:
+    settings = runtime.settings
+    runner = await _start_web(runtime, telegram=True)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     await runtime.bot.set_webhook(
         url=str(settings.webhook_url),

@@ -26,6 +26,7 @@ ServeFn = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
 Output = list[str] | asyncio.Queue[str] | TextIO
 
 SANDBOX_TOKEN = "42:SANDBOX"
+SANDBOX_PROVIDER_TOKEN = "381764678:TEST:sandbox"
 STAFF_MEMBER_ID = 2001
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
 STAFF_PREFIX = "[чат сотрудников] "
@@ -332,6 +333,9 @@ async def run_sandbox(
         }
         if hasattr(settings, "webhook_url"):
             update["webhook_url"] = None
+        if getattr(settings, "payment_provider_token", "") is None:
+            # The emulator plays Telegram's checkout (/pay): «Оплата» can be tried without a shop.
+            update["payment_provider_token"] = SecretStr(SANDBOX_PROVIDER_TOKEN)
         bot_settings = settings.model_copy(update=update)
         stop_event = asyncio.Event()
         bot_task = asyncio.create_task(serve(bot_settings, stop_event))

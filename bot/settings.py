@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from services.receipts import Supplier
 
 OFFICIAL_API_URL = "https://api.telegram.org"
+YOOKASSA_API_URL = "https://api.yookassa.ru/v3"
+CENT = Decimal("0.01")
+MAX_PAYMENT_CAP = Decimal(1_000_000)
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
 
 
@@ -69,7 +80,19 @@ class Settings(BaseSettings):
     supplier_bic: str | None = None
     supplier_corr_account: str | None = None
 
-    @field_validator("telegram_api_url", "webhook_url")
+    # Online payment: Telegram Payments (provider token) and/or a YooKassa payment link.
+    payment_provider_token: SecretStr | None = None
+    yookassa_shop_id: str | None = None
+    yookassa_secret_key: SecretStr | None = Field(default=None, validate_default=True)
+    yookassa_api_url: str = YOOKASSA_API_URL
+    yookassa_return_url: str | None = None
+    yookassa_check_source_ip: bool = True
+    yookassa_poll_seconds: int = Field(default=60, ge=1, le=3600)
+    payment_min_amount: Decimal = Decimal("1.00")
+    payment_max_amount: Decimal = Decimal("100000.00")
+    payment_vat_code: int = Field(default=1, ge=1, le=12)
+
+    @field_validator("telegram_api_url", "webhook_url", "yookassa_api_url", "yookassa_return_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -188,6 +211,64 @@ class Settings(BaseSettings):
             bic=self.supplier_bic,
             corr_account=self.supplier_corr_account,
         )
+
+    @field_validator("payment_provider_token")
+    @classmethod
+    def _provider_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"\d+:(TEST|LIVE):\S+", value.get_secret_value()):
+            raise ValueError(
+                "ожидается платёжный токен из @BotFather (Payments → ЮKassa), "
+                "например 381764678:TEST:12345"
+            )
+        return value
+
+    @field_validator("yookassa_shop_id")
+    @classmethod
+    def _shop_id(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().isdigit():
+            raise ValueError("ожидается числовой shopId магазина ЮKassa, например 123456")
+        return value.strip() if value is not None else None
+
+    @field_validator("yookassa_secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        shop_id = info.data.get("yookassa_shop_id")
+        if value is None and shop_id:
+            raise ValueError("задан YOOKASSA_SHOP_ID, но не задан секретный ключ магазина")
+        if value is not None and not shop_id:
+            raise ValueError("секретный ключ задан, но не задан YOOKASSA_SHOP_ID")
+        if value is not None and not re.fullmatch(r"(test|live)_\S+", value.get_secret_value()):
+            raise ValueError("ожидается секретный ключ ЮKassa вида test_… или live_…")
+        return value
+
+    @field_validator("payment_min_amount", "payment_max_amount", mode="before")
+    @classmethod
+    def _rubles(cls, value: object) -> Decimal:
+        try:
+            amount = Decimal(str(value).replace(",", ".").replace(" ", ""))
+        except InvalidOperation:
+            raise ValueError("ожидается сумма в рублях, например 100000 или 1,50") from None
+        if not amount.is_finite() or amount != amount.quantize(CENT) or amount < 1:
+            raise ValueError("ожидается сумма не меньше 1 рубля, не больше двух знаков копеек")
+        return amount.quantize(CENT)
+
+    @field_validator("payment_max_amount")
+    @classmethod
+    def _max_above_min(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        minimum = info.data.get("payment_min_amount")
+        if minimum is not None and value < minimum:
+            raise ValueError("наибольшая сумма платежа меньше наименьшей (PAYMENT_MIN_AMOUNT)")
+        if value > MAX_PAYMENT_CAP:
+            raise ValueError(f"не больше {MAX_PAYMENT_CAP} рублей за один платёж")
+        return value
+
+    @property
+    def telegram_payments_enabled(self) -> bool:
+        return self.payment_provider_token is not None
+
+    @property
+    def yookassa_enabled(self) -> bool:
+        return self.yookassa_shop_id is not None and self.yookassa_secret_key is not None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -317,12 +317,20 @@ class Participant:
     # ------------------------------------------------------------ payments
 
     async def pay(
-        self, invoice: ChatMessage, *, ok_expected: bool | None = True, timeout: float = 10.0
+        self,
+        invoice: ChatMessage,
+        *,
+        ok_expected: bool | None = True,
+        timeout: float = 10.0,
+        provider_payment_charge_id: str | None = None,
+        deliver: bool = True,
     ) -> dict[str, Any]:
         """Go through checkout: pre_checkout_query → answer → successful_payment message.
 
         Returns the SuccessfulPayment dict, or `{"ok": False, "error_message": ...}` when the
-        bot declined (then `ok_expected` must be False or None).
+        bot declined (then `ok_expected` must be False or None). `provider_payment_charge_id`
+        sets the provider's id (a fake YooKassa's payment); `deliver=False` stops after the
+        checkout so a test can deliver the message later (or twice) with `send_successful_payment`.
         """
         if invoice.invoice is None:
             raise AssertionError(f"message #{invoice.message_id} is not an invoice")
@@ -361,12 +369,20 @@ class Participant:
             "total_amount": invoice.invoice["total_amount"],
             "invoice_payload": payload,
             "telegram_payment_charge_id": charge,
-            "provider_payment_charge_id": f"yk-{int(time.time())}-{charge[-8:]}",
+            "provider_payment_charge_id": provider_payment_charge_id
+            or f"yk-{int(time.time())}-{charge[-8:]}",
         }
-        message = self._message()
-        message.successful_payment = payment
-        self._deliver(message)
+        if deliver:
+            await self.send_successful_payment(payment)
         return payment
+
+    async def send_successful_payment(self, payment: dict[str, Any]) -> UserMessage:
+        """The service message Telegram sends after a payment, as a new message (a new update);
+        delivering the same payment twice plays a duplicate confirmation."""
+        message = self._message()
+        message.successful_payment = dict(payment)
+        self._deliver(message)
+        return message
 
 
 class ScriptedUser(Participant):

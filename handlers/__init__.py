@@ -13,6 +13,15 @@ def feature_routers() -> list[Router]:
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, bills, contracts, readings
+    from handlers import accounts, auth, bills, contracts, payments, readings
 
-    return [auth.router, accounts.router, contracts.router, readings.router, bills.router]
+    # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
+    # auth's catch-all deep link handler.
+    return [
+        payments.router,
+        auth.router,
+        accounts.router,
+        contracts.router,
+        readings.router,
+        bills.router,
+    ]

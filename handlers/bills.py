@@ -55,8 +55,15 @@ async def _send_list(
         return
     await message.answer(
         texts.bills_list(account.number, account.address, states, clock.today()),
-        reply_markup=kb.bills([(s.charge_id, texts.period_title(s.period)) for s in states]),
+        reply_markup=kb.bills(
+            [(s.charge_id, texts.period_title(s.period), _payable(s)) for s in states]
+        ),
     )
+
+
+def _payable(state: service.BillState) -> bool:
+    """Something is left to pay on it, and not as part of a later bill (pay that one)."""
+    return state.to_pay > 0 and state.carried_to is None
 
 
 @router.callback_query(BillsCb.filter(F.action == BillAction.LIST), ANY_STATE, HasAccount())
@@ -91,7 +98,7 @@ async def show_bill(
         await query.message.answer(
             texts.bill_detail(detail.state, detail.account_number, detail.address,
                               detail.lines, settings.reading_window_days, clock.today()),
-            reply_markup=kb.bill(detail.state.charge_id),
+            reply_markup=kb.bill(detail.state.charge_id, payable=_payable(detail.state)),
         )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Enum,
     ForeignKey,
+    Index,
     Numeric,
     SmallInteger,
     String,
@@ -105,18 +106,25 @@ class PaymentChannel(enum.StrEnum):
 
 
 class Payment(CreatedAtMixin, Base):
-    """A payment attempt; credited to the account once, keyed by the provider's charge id."""
+    """A payment attempt: pending until the provider confirms it, then credited to the account
+    exactly once; both provider ids are unique, so a repeated confirmation cannot credit twice."""
 
     __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_status_created_at", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id", ondelete="SET NULL"))
+    charge_id: Mapped[int | None] = mapped_column(
+        ForeignKey("charges.id", ondelete="SET NULL"), comment="the bill paid; None = an advance"
+    )
     login_id: Mapped[int | None] = mapped_column(ForeignKey("logins.id", ondelete="SET NULL"))
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
     amount: Mapped[Decimal]
+    balance_snapshot: Mapped[Decimal | None] = mapped_column(
+        comment="account balance when the payment was started; a change refuses the checkout"
+    )
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     channel: Mapped[PaymentChannel] = mapped_column(
         Enum(PaymentChannel, native_enum=False, length=20, values_callable=_values)
@@ -128,6 +136,12 @@ class Payment(CreatedAtMixin, Base):
     payload: Mapped[str] = mapped_column(
         String(128), unique=True, comment="invoice payload / idempotence key"
     )
-    provider_payment_id: Mapped[str | None] = mapped_column(String(100), unique=True)
-    telegram_charge_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    provider_payment_charge_id: Mapped[str | None] = mapped_column(
+        String(100), unique=True, comment="YooKassa payment id"
+    )
+    telegram_payment_charge_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    method: Mapped[str | None] = mapped_column(
+        String(40), comment="the provider's payment method type: bank_card, sbp, …"
+    )
+    confirmation_url: Mapped[str | None] = mapped_column(String(2000))
     paid_at: Mapped[datetime | None]

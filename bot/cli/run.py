@@ -20,7 +20,11 @@ async def run(settings: Settings, _: argparse.Namespace) -> int:
     if settings.bot_token is None:
         print(texts.NO_TOKEN, file=sys.stderr)
         return 2
-    from bot.runtime import serve
+    from bot.runtime import WebPortUnavailable, serve
 
-    await serve(settings)
+    try:
+        await serve(settings)
+    except WebPortUnavailable as exc:
+        print(texts.web_port_unavailable(exc.host, exc.port), file=sys.stderr)
+        return 2
     return 0

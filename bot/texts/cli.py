@@ -44,3 +44,11 @@ NO_TOKEN = (
     "scripts/run.sh sandbox"
 )
 MIGRATED = "Схема базы данных обновлена до последней версии."
+
+
+def web_port_unavailable(host: str, port: int) -> str:
+    return (
+        f"Не удалось открыть веб-сервер на {host}:{port} (вебхук Telegram, уведомления ЮKassa, "
+        "/healthz): порт занят другой программой или адреса нет. Укажите свободные WEB_HOST и "
+        "WEB_PORT."
+    )

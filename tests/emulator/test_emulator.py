@@ -443,6 +443,57 @@ async def test_invoice_and_payment_flow(emu: BotAPIEmulator, bot: Bot) -> None:
         )
 
 
+async def test_a_payment_can_be_held_back_and_delivered_twice(
+    emu: BotAPIEmulator, bot: Bot
+) -> None:
+    router = Router()
+    seen: list[tuple[int, str, str]] = []
+
+    @router.message(F.text == "/pay")
+    async def send_invoice(message: Message) -> None:
+        await message.answer_invoice(
+            title="Аванс",
+            description="Лицевой счёт 123",
+            payload="advance:1",
+            currency="RUB",
+            prices=[LabeledPrice(label="Аванс", amount=50000)],
+            provider_token="381764678:TEST:1",
+        )
+
+    @router.pre_checkout_query()
+    async def checkout(query: PreCheckoutQuery) -> None:
+        await query.answer(ok=True)
+
+    @router.message(F.successful_payment)
+    async def paid(message: Message) -> None:
+        payment = message.successful_payment
+        assert payment is not None
+        seen.append(
+            (
+                message.message_id,
+                payment.telegram_payment_charge_id,
+                payment.provider_payment_charge_id,
+            )
+        )
+        await message.answer(f"Получено {len(seen)}")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    user = emu.user(1001)
+    async with polling(dp, bot, emu):
+        await user.send("/pay")
+        invoice = await user.expect("Аванс")
+        payment = await user.pay(invoice, provider_payment_charge_id="yk-42", deliver=False)
+        assert payment["provider_payment_charge_id"] == "yk-42"
+        assert not any(m.successful_payment for m in user.messages)
+        await user.send_successful_payment(payment)
+        await user.expect("Получено 1")
+        await user.send_successful_payment(payment)
+        await user.expect("Получено 2")
+    assert seen[0][1:] == seen[1][1:] == (payment["telegram_payment_charge_id"], "yk-42")
+    assert seen[0][0] != seen[1][0]  # two messages, two updates, the same charge
+
+
 async def test_group_members_topics_and_replies(emu: BotAPIEmulator, bot: Bot) -> None:
     staff = emu.group(-1001234567890, title="Металлэнергофинанс — обращения", forum=True)
     lead = staff.member(2001, first_name="Ольга", status="administrator")

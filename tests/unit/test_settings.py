@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,10 @@ def test_plain_database_urls_get_the_async_driver() -> None:
         ("database_url", "mysql://x", "DATABASE_URL"),
         ("reading_window", "25-15", "READING_WINDOW"),
         ("telegram_api_url", "api.telegram.org", "TELEGRAM_API_URL"),
+        ("payment_provider_token", "not-a-token", "PAYMENT_PROVIDER_TOKEN"),
+        ("yookassa_shop_id", "shop", "YOOKASSA_SHOP_ID"),
+        ("payment_max_amount", "0,5", "PAYMENT_MAX_AMOUNT"),
+        ("payment_min_amount", "рубль", "PAYMENT_MIN_AMOUNT"),
     ],
 )
 def test_a_bad_value_names_the_variable(field: str, value: str, variable: str) -> None:
@@ -43,6 +48,29 @@ def test_a_bad_value_names_the_variable(field: str, value: str, variable: str) -
         load_settings(_env_file=None, **{field: value})
     assert str(error.value).startswith(f"Ошибка конфигурации: {variable} — ")
     assert "\n" not in str(error.value)
+
+
+def test_payment_settings_read_rubles_and_pair_the_yookassa_credentials() -> None:
+    settings = load_settings(
+        _env_file=None,
+        payment_provider_token="381764678:TEST:100500",
+        yookassa_shop_id="506751",
+        yookassa_secret_key="test_abc",
+        payment_min_amount="10,50",
+        payment_max_amount="150 000",
+    )
+    assert settings.telegram_payments_enabled and settings.yookassa_enabled
+    assert (settings.payment_min_amount, settings.payment_max_amount) == (
+        Decimal("10.50"),
+        Decimal("150000.00"),
+    )
+    plain = Settings(_env_file=None)
+    assert not plain.telegram_payments_enabled and not plain.yookassa_enabled
+    for half in ({"yookassa_shop_id": "506751"}, {"yookassa_secret_key": "test_abc"}):
+        with pytest.raises(ConfigError, match=r"^Ошибка конфигурации: YOOKASSA_SECRET_KEY — "):
+            load_settings(_env_file=None, **half)
+    with pytest.raises(ConfigError, match="меньше наименьшей"):
+        load_settings(_env_file=None, payment_min_amount="500", payment_max_amount="100")
 
 
 def _run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
