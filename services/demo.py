@@ -234,6 +234,7 @@ async def _bills(
     """One bill a month, issued the day after the reading window (as the billing run does);
     most months the previous bill was paid in full a few days after it came. Returns the debt."""
     balance = Decimal(0)
+    previous: Charge | None = None
     for period, lines in sorted(lines_by_period.items()):
         charged = sum((line.amount for line in lines), Decimal(0))
         paid = balance if rng.random() < 0.85 else Decimal(0)
@@ -241,7 +242,8 @@ async def _bills(
         if paid > 0:
             session.add(
                 Payment(
-                    account_id=account.id, amount=paid, channel=PaymentChannel.TELEGRAM,
+                    account_id=account.id, charge_id=previous.id if previous else None,
+                    amount=paid, channel=PaymentChannel.TELEGRAM,
                     status=PaymentStatus.SUCCEEDED, payload=f"demo-{account.number}-{period:%Y%m}",
                     paid_at=datetime(period.year, period.month, rng.randint(2, 14), tzinfo=UTC),
                 )
@@ -258,6 +260,7 @@ async def _bills(
             line.charge_id = charge.id
             session.add(line)
         balance = charge.total_due
+        previous = charge
     return balance
 
 
