@@ -12,7 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
@@ -88,16 +88,20 @@ def build_bot(settings: Settings) -> Bot:
 def build_storage(
     settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> BaseStorage:
-    """Redis when REDIS_URL is set, else the database. The database storage should get its own
-    engine: it is called while the update's session holds a connection of the main pool."""
+    """Redis when REDIS_URL is set, else the database; either forgets a dialog untouched for
+    DIALOG_TTL_HOURS. The database storage should get its own engine: it is called while the
+    update's session holds a connection of the main pool."""
     if settings.redis_url:
         from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisStorage
 
         return RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_destiny=True, with_bot_id=True),
+            state_ttl=settings.dialog_ttl,
+            data_ttl=settings.dialog_ttl,
         )
-    return SqlAlchemyStorage(engine, sessions)
+    return SqlAlchemyStorage(engine, sessions, ttl=settings.dialog_ttl)
 
 
 def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:
@@ -113,8 +117,14 @@ def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:
 
 
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
-    """Log the update id with the stack trace; tell the user a short apology, never internals."""
+    """Log the update id with the stack trace; tell the user a short apology, never internals.
+
+    A reply lost to the network (Telegram did not answer in time, the connection dropped) may
+    have arrived all the same: no apology then, a warning in the log."""
     update = event.update
+    if isinstance(event.exception, TelegramNetworkError):
+        log.warning("update %s: %s", update.update_id, event.exception)
+        return True
     log.error("update %s failed", update.update_id, exc_info=event.exception)
     try:
         if update.callback_query is not None:

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQLITE_BUSY_MS = 10_000
+HEALTH_TIMEOUT = 3.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,27 +39,48 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An engine that never puts statement parameters (e-mails, phones, password hashes) into
+    its errors or logs: `hide_parameters=True`."""
     ensure_sqlite_folder(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20, pool_pre_ping=True
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def database_answers(engine: AsyncEngine) -> bool:
+async def database_answers(engine: AsyncEngine, timeout: float = HEALTH_TIMEOUT) -> bool:
+    """Whether the database works now (for /healthz): the server answers the migrations table;
+    a SQLite file still exists and its write lock can be had (no other process holds it), so
+    neither a pooled connection to a deleted file nor a reader-only check can fool it."""
+    url = engine.url
+    sqlite = url.get_backend_name() == "sqlite"
+    file = Path(url.database) if sqlite and url.database not in (None, "", ":memory:") else None
+    if file is not None and not await asyncio.to_thread(file.is_file):
+        return False
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with asyncio.timeout(timeout), engine.connect() as conn:
+            if sqlite:
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout * 500)}")
+            try:
+                await conn.execute(text("SELECT count(*) FROM alembic_version"))
+                if sqlite:
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    await conn.exec_driver_sql("ROLLBACK")
+            finally:
+                if sqlite:
+                    await conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     except Exception:
         return False
     return True
@@ -82,3 +105,43 @@ def downgrade_sync(url: str, revision: str = "base") -> None:
 async def apply_migrations(url: str) -> None:
     """Bring the schema to head; Alembic's env runs its own event loop, so use a thread."""
     await asyncio.to_thread(upgrade_sync, url)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what it wraps (`orig`) and what caused it, outermost first."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return seen
+
+
+def explain_error(exc: BaseException, url: str) -> tuple[str, int] | None:
+    """One Russian line and the exit code (2 fix DATABASE_URL, 3 the server is down) for a
+    failure to reach or open the database; None when `exc` is something else."""
+    from bot.texts import cli as texts
+
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    for item in _chain(exc):
+        name = type(item).__name__
+        text = str(item)
+        if name == "InvalidCatalogNameError":
+            return texts.db_missing(shown, parsed.database or ""), 2
+        if name in ("InvalidPasswordError", "InvalidAuthorizationSpecificationError"):
+            return texts.db_refused_login(shown), 2
+        if is_sqlite(url) and "file is not a database" in text:
+            return texts.sqlite_not_a_database(shown), 2
+        if is_sqlite(url) and "unable to open database file" in text:
+            return texts.sqlite_cannot_open(shown), 2
+        if is_sqlite(url) and "database is locked" in text:
+            return texts.sqlite_locked(shown), 3
+        if isinstance(item, FileNotFoundError | PermissionError | NotADirectoryError):
+            return texts.sqlite_cannot_open(shown), 2
+        if isinstance(item, OSError) and not is_sqlite(url):
+            return texts.db_unreachable(shown, item.strerror or str(item)), 3
+    return None

@@ -26,21 +26,27 @@ ServeFn = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
 Output = list[str] | asyncio.Queue[str] | TextIO
 
 SANDBOX_TOKEN = "42:SANDBOX"
+SANDBOX_STAFF_CHAT_ID = -1009990001  # used when STAFF_CHAT_ID is not set
 SANDBOX_PROVIDER_TOKEN = "381764678:TEST:sandbox"
 STAFF_MEMBER_ID = 2001
+LOG_FILE = Path("data/sandbox.log")
+KEYBOARD_MARK = "к"  # reply-keyboard buttons are «к1», «к2»…; inline ones plain numbers
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
 STAFF_PREFIX = "[чат сотрудников] "
 
 HELP = """\
 Песочница: вы — абонент в чате с ботом, Telegram эмулируется локально.
   любой текст        — отправить сообщение боту
-  N или /press N     — нажать кнопку N последней клавиатуры
+  N                  — нажать кнопку [N] под последним сообщением бота
+  к1, к2, …          — нажать кнопку [к1], [к2] клавиатуры внизу (меню, «Отмена»)
   /text ТЕКСТ        — отправить текст как есть (например, число, совпавшее с номером кнопки)
   /contact           — поделиться своим номером телефона
   /upload ПУТЬ       — отправить файл (картинку — как фото)
   /pay               — оплатить последний счёт
-  /staff ТЕКСТ       — ответить от сотрудника на последнюю карточку в чате сотрудников
-  /staffpress N      — сотрудник нажимает кнопку N в чате сотрудников
+Вы же — сотрудник в чате сотрудников (его сообщения помечены «[чат сотрудников]»): туда
+приходят карточки заявок и обращений.
+  /staffpress N      — сотрудник нажимает кнопку [N] под последней карточкой
+  /staff ТЕКСТ       — сотрудник отвечает на последнюю карточку (комментарий, номер счёта)
   /?                 — эта подсказка
   /quit              — выйти"""
 
@@ -106,38 +112,40 @@ class _Terminal:
             lines.extend(text.splitlines())
         if message.document is not None or message.photo is not None:
             lines.append(self._save(message))
-        chat = message.chat
-        numbered = self._buttons(chat)
-        inline_current = bool(numbered) and numbered[0][0] is message
+        inline, _ = self._buttons(message.chat)
         for row in message.inline_keyboard:
             cells = []
             for button in row:
                 caption = str(button.get("text", ""))
-                number = (
-                    next((i for i, (m, b) in enumerate(numbered, 1) if b is button), None)
-                    if inline_current
-                    else None
+                number = next(
+                    (i for i, (m, b) in enumerate(inline, 1) if m is message and b is button),
+                    None,
                 )
                 cells.append(f"[{number}] {caption}" if number else f"[·] {caption}")
             lines.append("   " + "  ".join(cells))
         if message.reply_keyboard is not None:
-            cells = [f"[{i}] {b.get('text')}" for i, (m, b) in enumerate(numbered, 1) if m is None]
+            _, keyboard = self._buttons(message.chat)
+            cells = [f"[{KEYBOARD_MARK}{i}] {b.get('text')}" for i, b in enumerate(keyboard, 1)]
             lines.append("   Клавиатура: " + "  ".join(cells))
         self.write("\n".join(lines))
 
-    def _buttons(self, chat: Any) -> list[tuple[ChatMessage | None, dict[str, Any]]]:
-        """Buttons pressable by number: the newest inline keyboard, then the reply keyboard."""
-        result: list[tuple[ChatMessage | None, dict[str, Any]]] = []
-        for message in reversed(chat.messages.values()):
-            if message.from_bot and not message.deleted and message.inline_keyboard:
-                result.extend((message, b) for row in message.inline_keyboard for b in row)
-                break
-        keyboard = chat.reply_keyboard
-        if keyboard:
-            for row in keyboard.get("keyboard", []):
-                for button in row:
-                    result.append((None, {"text": button} if isinstance(button, str) else button))
-        return result
+    def _buttons(
+        self, chat: Any
+    ) -> tuple[list[tuple[ChatMessage, dict[str, Any]]], list[dict[str, Any]]]:
+        """What can be pressed: the inline buttons of the newest bot message only (an older
+        keyboard is shown with [·] and cannot be pressed by number), and, apart, the buttons
+        of the reply keyboard below the input field."""
+        inline: list[tuple[ChatMessage, dict[str, Any]]] = []
+        newest = next(
+            (m for m in reversed(chat.messages.values()) if m.from_bot and not m.deleted), None
+        )
+        if newest is not None:
+            inline = [(newest, b) for row in newest.inline_keyboard for b in row]
+        keyboard: list[dict[str, Any]] = []
+        if chat.reply_keyboard:
+            for row in chat.reply_keyboard.get("keyboard", []):
+                keyboard += [{"text": b} if isinstance(b, str) else b for b in row]
+        return inline, keyboard
 
     def _save(self, message: ChatMessage) -> str:
         stored = message.document or message.photo
@@ -171,7 +179,7 @@ class _Terminal:
                 await self._press(self.user, rest)
             elif command == "/text":
                 await self.user.send(rest)
-            elif line.isdigit() and 1 <= int(line) <= len(self._buttons(self.user.chat)):
+            elif self._pressable(line):
                 await self._press(self.user, line)
             elif command == "/contact":
                 await self.user.share_contact(self.phone, own=True)
@@ -192,15 +200,28 @@ class _Terminal:
             self.write(f"⚠ {str(exc).splitlines()[0]}")
         return True
 
+    def _pressable(self, line: str) -> bool:
+        """A typed «2» or «к2» that names a button shown now (else it is sent as text)."""
+        inline, keyboard = self._buttons(self.user.chat)
+        key = line.lower().removeprefix("k").removeprefix(KEYBOARD_MARK)
+        if not key.isdigit():
+            return False
+        count = len(keyboard) if key != line else len(inline)
+        return 1 <= int(key) <= count
+
     async def _press(self, who: Participant, number: str) -> None:
-        buttons = self._buttons(who.chat)
-        if not number.isdigit() or not 1 <= int(number) <= len(buttons):
-            self.write(f"Нет кнопки с номером {number or '?'}; доступно кнопок: {len(buttons)}.")
+        inline, keyboard = self._buttons(who.chat)
+        key = number.lower().removeprefix("k").removeprefix(KEYBOARD_MARK)
+        on_keyboard = key != number.lower()
+        count = len(keyboard) if on_keyboard else len(inline)
+        if not key.isdigit() or not 1 <= int(key) <= count:
+            where = "на клавиатуре" if on_keyboard else "под последним сообщением"
+            self.write(f"Нет кнопки {number or '?'}; {where} кнопок: {count}.")
             return
-        message, button = buttons[int(number) - 1]
-        if message is None:
-            await who.press(str(button.get("text")))
+        if on_keyboard:
+            await who.press(str(keyboard[int(key) - 1].get("text")))
         else:
+            message, button = inline[int(key) - 1]
             await who.press_button(message, button)
 
     async def _upload(self, raw_path: str) -> None:
@@ -308,17 +329,19 @@ async def run_sandbox(
     download_dir: Path = Path("data/sandbox-downloads"),
     staff_chat_id: int | None = None,
     phone: str = "79991234567",
+    log_file: Path | None = None,
 ) -> None:
     """Run the bot against a local emulator and chat with it from the terminal until /quit.
+
+    There is always a staff chat (STAFF_CHAT_ID, or a made-up one), so the staff side can be
+    tried too. `log_file` is only announced: `bot.cli.sandbox` points logging there.
 
     `input_stream` (a queue of lines, None = end of input) and `output_stream` (a list, a queue
     or a text stream) make it scriptable; `serve(settings, stop_event)` defaults to the real bot.
     """
     write = _writer(output_stream)
     serve = serve or _default_serve
-    staff_id = (
-        staff_chat_id if staff_chat_id is not None else getattr(settings, "staff_chat_id", None)
-    )
+    staff_id = staff_chat_id or getattr(settings, "staff_chat_id", None) or SANDBOX_STAFF_CHAT_ID
     async with BotAPIEmulator(token=SANDBOX_TOKEN) as emu:
         user = emu.user(user_id, first_name=first_name)
         staff: GroupMember | None = None
@@ -330,6 +353,7 @@ async def run_sandbox(
         update: dict[str, Any] = {
             "telegram_api_url": emu.base_url,
             "bot_token": SecretStr(SANDBOX_TOKEN),
+            "staff_chat_id": staff_id,
         }
         if hasattr(settings, "webhook_url"):
             update["webhook_url"] = None
@@ -343,10 +367,14 @@ async def run_sandbox(
         scripted = input_stream is not None or not sys.stdin.isatty()
         write(HELP)
         write(f"Файлы от бота сохраняются в {download_dir}.")
+        if log_file is not None:
+            write(f"Журнал бота (ход работы и ошибки) пишется в {log_file}.")
+        write("Запускаю бота…")
         try:
             ready = asyncio.ensure_future(emu.wait_for_call("getUpdates", timeout=120))
             await asyncio.wait({ready, bot_task}, return_when=asyncio.FIRST_COMPLETED)
             if ready.done() and not ready.exception():
+                write("Бот готов — пишите.")
                 await _chat_loop(terminal, lines, bot_task, emu if scripted else None)
             else:
                 ready.cancel()
@@ -359,16 +387,21 @@ async def run_sandbox(
         write("Песочница закрыта.")
 
 
-async def _settle(emu: BotAPIEmulator, first_reply: float = 3.0, quiet: float = 0.4) -> None:
+async def _settle(emu: BotAPIEmulator, first_reply: float = 10.0, quiet: float = 0.4) -> None:
     """For piped input: let the bot answer a line before the next one is sent, as a person would
-    wait; returns after `quiet` seconds without new API calls (or `first_reply` with none)."""
+    wait; returns after `quiet` seconds without new API calls (or `first_reply` with none).
+    The polling loop's own getUpdates calls are not an answer: on a busy machine the bot asks
+    for updates again well before it replies."""
+
+    def answers() -> int:
+        return sum(1 for call in emu.calls if call.method.lower() != "getupdates")
 
     def more_than(count: int) -> Callable[[], bool | None]:
-        return lambda: True if len(emu.calls) > count else None
+        return lambda: True if answers() > count else None
 
-    if await wait_until(emu.call_signal, more_than(len(emu.calls)), first_reply) is None:
+    if await wait_until(emu.call_signal, more_than(answers()), first_reply) is None:
         return
-    while await wait_until(emu.call_signal, more_than(len(emu.calls)), quiet):
+    while await wait_until(emu.call_signal, more_than(answers()), quiet):
         pass
 
 
@@ -385,7 +418,8 @@ async def _chat_loop(
             reader.cancel()
             return
         line = reader.result()
+        pushed = len(terminal.emu.updates)
         if line is None or not await terminal.handle(line):
             return
-        if settle_on is not None:
+        if settle_on is not None and len(terminal.emu.updates) > pushed:  # the bot got something
             await _settle(settle_on)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
@@ -16,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -25,6 +27,17 @@ OFFICIAL_API_URL = "https://api.telegram.org"
 YOOKASSA_API_URL = "https://api.yookassa.ru/v3"
 CENT = Decimal("0.01")
 MAX_PAYMENT_CAP = Decimal(1_000_000)
+TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+SECRET_FIELDS = frozenset(
+    {
+        "bot_token",
+        "webhook_secret",
+        "smtp_password",
+        "payment_provider_token",
+        "yookassa_secret_key",
+    }
+)
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
 
 
@@ -61,6 +74,11 @@ class Settings(BaseSettings):
     smtp_from: str = "Металлэнергофинанс <no-reply@mef.example>"
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     mail_dir: Path = Path("data/mail")
+    mail_per_user_per_day: int = 5
+    mail_per_address_per_day: int = 5
+
+    # Dialogs: how long an abandoned dialog (and what was typed in it) is kept.
+    dialog_ttl_hours: int = 24
 
     # Meter readings.
     reading_window: str = "15-25"
@@ -101,6 +119,32 @@ class Settings(BaseSettings):
             raise ValueError("ожидается адрес вида https://host[:port]")
         return value.rstrip("/")
 
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "ожидается токен вида 123456789:AAE…, как его выдаёт @BotFather (без пробелов и кавычек)"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("допустимо от 1 до 256 символов A–Z, a–z, 0–9, «_» и «-»")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("smtp_security", mode="before")
+    @classmethod
+    def _lower_security(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("tz")
     @classmethod
     def _known_tz(cls, value: str) -> str:
@@ -122,6 +166,16 @@ class Settings(BaseSettings):
         ):
             raise ValueError("ожидается sqlite+aiosqlite:///путь или postgresql+asyncpg://…")
         return value
+
+    @field_validator("mail_per_user_per_day", "mail_per_address_per_day", mode="before")
+    @classmethod
+    def _letters_a_day(cls, value: object) -> int:
+        return _int_between(value, 1, 100)
+
+    @field_validator("dialog_ttl_hours", mode="before")
+    @classmethod
+    def _dialog_hours(cls, value: object) -> int:
+        return _int_between(value, 1, 720)
 
     @field_validator("reading_window")
     @classmethod
@@ -280,6 +334,10 @@ class Settings(BaseSettings):
         return int(first), int(last)
 
     @property
+    def dialog_ttl(self) -> timedelta:
+        return timedelta(hours=self.dialog_ttl_hours)
+
+    @property
     def webhook_path(self) -> str:
         return "/telegram/webhook"
 
@@ -291,16 +349,69 @@ def _account_key_ok(bic_part: str, account: str) -> bool:
     return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 10 == 0
 
 
-class ConfigError(Exception):
+def _int_between(value: object, low: int, high: int) -> int:
+    """A whole number in [low, high], with the reason in Russian otherwise."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"ожидается целое число от {low} до {high}") from None
+    if not low <= number <= high:
+        raise ValueError(f"ожидается целое число от {low} до {high}")
+    return number
+
+
+class OperatorError(Exception):
+    """A failure the operator can act on: the message is one Russian line saying what to fix,
+    `exit_code` is the documented exit code of `python -m bot` (README, «Коды выхода»)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ConfigError(OperatorError):
     """Configuration is unusable; the message is one line naming the variable."""
+
+    exit_code = 2
+
+
+def _reason(error: ErrorDetails) -> str:
+    """pydantic's English reason, in Russian (the common types; a validator's own text as is)."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "ожидается целое число"
+    if kind in ("bool_parsing", "bool_type"):
+        return "ожидается true или false"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"ожидается число не меньше {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"ожидается число не больше {ctx.get('le', ctx.get('lt'))}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"допустимые значения: {expected}"
+    if kind in ("string_too_long", "string_too_short"):
+        return "недопустимая длина"
+    return "недопустимое значение"
+
+
+def _describe(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "supplier_*"  # the requisites together
+    text = f"{field.upper()} — {_reason(error)}"
+    value = error.get("input")
+    if field not in SECRET_FIELDS and isinstance(value, str) and len(value) <= 80:
+        text += f" (сейчас «{value}»)"
+    return text
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings, turning pydantic's report into one operator-readable line."""
+    """Build settings, turning pydantic's report into one operator-readable Russian line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "SUPPLIER_*"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"Ошибка конфигурации: {name} — {message}") from None
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"Ошибка конфигурации: {problems}") from None

@@ -81,6 +81,7 @@ NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
 )
+DISCONNECT = 0  # inject_failure status: perform the call, then drop the connection
 MAX_DOWNLOAD = 20 * 1024 * 1024
 MAX_UPLOAD = 50 * 1024 * 1024
 _PROXY_HTML = (
@@ -154,6 +155,7 @@ class _Outcome:
     status: int
     body: dict[str, Any] | None = None
     html: str | None = None
+    disconnect: bool = False  # the call was performed, then the connection dropped unanswered
 
 
 @dataclass
@@ -220,6 +222,7 @@ class BotAPIEmulator:
         self._webhook_tasks: dict[int | None, asyncio.Task[None]] = {}
         self._webhook_sem: asyncio.Semaphore | None = None
         self._failures: dict[str, deque[_Failure]] = {}
+        self._holds: dict[str, deque[asyncio.Event]] = {}
         self._listeners: list[Listener] = []
         self._handlers: dict[str, Handler] = {
             name.removeprefix("api_"): getattr(self, name)
@@ -349,10 +352,19 @@ class BotAPIEmulator:
         times: int = 1,
         description: str | None = None,
     ) -> None:
-        """Fail the next `times` calls of `method`: 429 JSON, 502/504 proxy HTML, others JSON."""
+        """Fail the next `times` calls of `method`: 429 JSON, 502/504 proxy HTML, others JSON;
+        `status=DISCONNECT` performs the call and then drops the connection without an answer
+        (the message is delivered, the client sees a network error)."""
         self._failures.setdefault(method.lower(), deque()).append(
             _Failure(status, retry_after, times, description)
         )
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep the next call of `method` waiting (recorded, not yet performed or answered)
+        until the returned event is set: a slow Telegram, for tests of what happens meanwhile."""
+        gate = asyncio.Event()
+        self._holds.setdefault(method.lower(), deque()).append(gate)
+        return gate
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` synchronously on every bot message change and callback answer."""
@@ -505,6 +517,8 @@ class BotAPIEmulator:
         except ApiError as exc:
             return web.json_response(exc.to_json(), status=exc.status)
         outcome = await self.call(request.match_info["method"], data, files)
+        if outcome.disconnect and request.transport is not None:
+            request.transport.abort()  # the bot sees «server disconnected»
         if outcome.html is not None:
             return web.Response(status=outcome.status, text=outcome.html, content_type="text/html")
         return web.json_response(outcome.body, status=outcome.status, dumps=_dumps)
@@ -538,7 +552,7 @@ class BotAPIEmulator:
         params = Params(data, files)
         lowered = method.lower()
         failure = self._take_failure(lowered)
-        if failure is not None:
+        if failure is not None and failure.status != DISCONNECT:
             self._record(method, params, f"injected {failure.status}")
             return _failure_outcome(failure)
         handler = self._handlers.get(lowered)
@@ -550,11 +564,17 @@ class BotAPIEmulator:
                 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
             )
         call = self._record(method, params, None)
+        holds = self._holds.get(lowered)
+        if holds:
+            await holds.popleft().wait()
         try:
             result = await handler(params)
         except ApiError as exc:
             call.error = exc.description
             return _Outcome(exc.status, exc.to_json())
+        if failure is not None:  # DISCONNECT: done, but the answer is lost
+            call.error = "injected disconnect after the call"
+            return _Outcome(200, {"ok": True, "result": result}, disconnect=True)
         return _Outcome(200, {"ok": True, "result": result})
 
     def _record(self, method: str, params: Params, error: str | None) -> ApiCall:

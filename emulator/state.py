@@ -154,6 +154,7 @@ class ChatMessage:
         self.forward_origin: dict[str, Any] | None = None
         self.media_group_id: str | None = None
         self.service: dict[str, Any] = {}
+        self.content: dict[str, Any] = {}  # other kinds: sticker, voice, location, poll, …
         self.deleted = False
         self.edited_count = 0
         self.edit_date: int | None = None
@@ -238,6 +239,7 @@ class ChatMessage:
             data["edit_date"] = self.edit_date
         if with_reply and self.reply_to is not None and not self.reply_to.deleted:
             data["reply_to_message"] = self.reply_to.to_api(with_reply=False)
+        data.update(self.content)
         data.update(self.service)
         return data
 
@@ -262,6 +264,8 @@ class ChatMessage:
             body = f"[photo {self.photo.size} B] {body}"
         if self.contact is not None:
             body = f"[contact {self.contact.get('phone_number')}] {body}"
+        if self.content:
+            body = f"[{', '.join(self.content)}] {body}"
         if self.invoice is not None:
             body = f"[invoice {self.invoice['total_amount']} {self.invoice['currency']}] {body}"
         if self.successful_payment is not None:

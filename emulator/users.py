@@ -138,6 +138,66 @@ class Participant:
         self._deliver(message)
         return message
 
+    async def send_content(self, kind: str, payload: dict[str, Any]) -> UserMessage:
+        """Send a message of another kind, `kind` being its Bot API field («sticker»,
+        «location», «poll», …) and `payload` that object."""
+        message = self._message()
+        message.content = {kind: payload}
+        self._deliver(message)
+        return message
+
+    def _media(self, kind: str, stored_type: str, **fields: Any) -> dict[str, Any]:
+        stored = self.emu.store_file(b"\0" * 64, filename=None, mime_type=stored_type, kind=kind)
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": stored.size, **fields}  # fmt: skip
+
+    async def send_sticker(self, emoji: str = "👍") -> UserMessage:
+        sticker = self._media("stickers", "image/webp", type="regular", width=512, height=512,
+                              is_animated=False, is_video=False, emoji=emoji)  # fmt: skip
+        return await self.send_content("sticker", sticker)
+
+    async def send_voice(self, seconds: int = 3) -> UserMessage:
+        return await self.send_content(
+            "voice", self._media("voice", "audio/ogg", duration=seconds, mime_type="audio/ogg")
+        )
+
+    async def send_video(self, seconds: int = 5) -> UserMessage:
+        video = self._media("videos", "video/mp4", width=640, height=360, duration=seconds)
+        return await self.send_content("video", video)
+
+    async def send_video_note(self, seconds: int = 5) -> UserMessage:
+        note = self._media("video_notes", "video/mp4", length=240, duration=seconds)
+        return await self.send_content("video_note", note)
+
+    async def send_location(self, latitude: float = 53.41, longitude: float = 58.98) -> UserMessage:
+        return await self.send_content("location", {"latitude": latitude, "longitude": longitude})
+
+    async def send_poll(self, question: str, options: list[str]) -> UserMessage:
+        poll = {
+            "id": self.emu.new_id("poll"),
+            "question": question,
+            "options": [
+                {"persistent_id": str(n), "text": option, "voter_count": 0}
+                for n, option in enumerate(options)
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        return await self.send_content("poll", poll)
+
+    async def edit(self, message: UserMessage, text: str) -> None:
+        """Edit a text message sent earlier; the bot gets an `edited_message` update."""
+        message.text = message.html = text
+        message.entities = command_entities(text)
+        message.edit_date = int(time.time())
+        message.edited_count += 1
+        self._push("edited_message", message.to_api())
+
     async def deliver_again(self) -> None:
         """Deliver the last update once more with the same update_id (a lost webhook reply)."""
         if self.last_update is None:
@@ -282,22 +342,26 @@ class Participant:
             )
         return found
 
-    async def expect_no_message(self, within: float = 0.3) -> None:
-        """Assert the bot sends or edits nothing in this chat for `within` seconds."""
+    async def expect_nothing_else(
+        self, probe: str, answer: str, timeout: float = 5.0
+    ) -> BotMessage:
+        """Assert the bot sends or edits nothing more in this chat after my last action.
+
+        No fixed wait: send `probe` (a command the bot answers with one message containing
+        `answer`, a text nothing under test would send) and wait for that reply. A bot that handles one chat's updates in order (ours
+        does: events isolation) has sent by then all that my earlier actions would produce, so
+        any other message or edit since my last action fails. Returns the probe's reply."""
         since = self.last_action_seq
-        events = self.chat.events
-
-        def find() -> ChatMessage | None:
-            if events and events[-1][0] > since:
-                return events[-1][1]
-            return None
-
-        found = await wait_until(self.chat.signal, find, within)
-        if found is not None:
+        await self.send(probe)
+        reply = await self.expect(answer, timeout)
+        extra = [m for seq, m in self.chat.events if seq > since and m is not reply]
+        if extra:
+            listed = "; ".join(f"#{m.message_id}: {m.content_text!r}" for m in extra)
             raise AssertionError(
-                f"expected no bot message, got #{found.message_id}: {found.content_text!r}\n"
+                f"expected nothing before the reply to {probe!r}, got {listed}\n"
                 + self.transcript()
             )
+        return reply
 
     async def expect_callback_answer(self, timeout: float = 5.0) -> CallbackAnswer:
         """What answerCallbackQuery said for my last press; fails if the button keeps spinning."""

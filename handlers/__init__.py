@@ -7,9 +7,11 @@ from aiogram import Router
 
 def feature_routers() -> list[Router]:
     """Order matters: the global commands first, feature dialogs, then the menu fallbacks."""
-    from handlers import common, fallback
+    from handlers import auth, common, fallback
 
-    return [common.router, *_features(), fallback.router]
+    # The password guard deletes a password-looking message no feature step took, before the
+    # fallback answers it.
+    return [common.router, *_features(), auth.password_guard, fallback.router]
 
 
 def _features() -> list[Router]:

@@ -1,4 +1,10 @@
-"""Registration (with CAPTCHA, consent and e-mail activation), login, logout, password reset."""
+"""Registration (CAPTCHA, consent, e-mail activation), login, logout, password reset.
+
+Every message that holds a password is deleted at once, in any state: the dialog steps delete
+what they read, and `password_guard` (registered just before the fallback router) deletes a
+password-looking message no step took — typed after a lock, after /cancel, anywhere.
+Dialog state keeps ids of what was proven (a pending registration, a reset code), never a code.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import contextlib
 import logging
 import math
 from datetime import datetime
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -20,6 +27,7 @@ from bot.clock import Clock
 from bot.settings import Settings
 from bot.texts import auth as texts
 from bot.texts import common as common_texts
+from bot.texts import waiting
 from handlers.common import show_home
 from keyboards import auth as kb
 from keyboards import common as common_kb
@@ -47,6 +55,7 @@ log = logging.getLogger(__name__)
 router = Router(name="auth")
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
+password_guard = Router(name="auth_password_guard")
 ANY_STATE = StateFilter("*")
 
 
@@ -54,21 +63,23 @@ class Registration(StatesGroup):
     name = State()
     email = State()
     phone = State()
+    captcha = State()
     password = State()
     password_repeat = State()
-    captcha = State()
     consent = State()
     confirm = State()
-    activation = State()  # the letter went out; a pasted code or «Отправить ещё раз» expected
+    activation = State()  # the letter went out; its code or «Отправить ещё раз» expected
 
 
 class Login(StatesGroup):
     email = State()
+    captcha = State()  # only when the address saw many failures
     password = State()
 
 
 class PasswordReset(StatesGroup):
     email = State()
+    captcha = State()
     code = State()
     password = State()
     password_repeat = State()
@@ -78,11 +89,19 @@ STEP_ORDER = [
     Registration.name,
     Registration.email,
     Registration.phone,
+    Registration.captcha,
     Registration.password,
     Registration.password_repeat,
-    Registration.captcha,
     Registration.consent,
     Registration.confirm,
+]
+NUMBERED_STEPS = [
+    Registration.name,
+    Registration.email,
+    Registration.phone,
+    Registration.captcha,
+    Registration.password,
+    Registration.consent,
 ]
 NAME_PROBLEMS = {
     NameProblem.EMPTY: texts.NAME_EMPTY,
@@ -105,18 +124,62 @@ LETTERS = {
     auth.LetterKind.ACTIVATION: texts.activation_letter,
     auth.LetterKind.ALREADY_REGISTERED: texts.already_registered_letter,
     auth.LetterKind.PASSWORD_RESET: texts.reset_letter,
+    auth.LetterKind.LOGIN_ALERT: texts.login_alert_letter,
 }
+MAIL_QUOTAS = {
+    auth.MailQuota.USER: texts.MAIL_QUOTA_USER,
+    auth.MailQuota.ADDRESS: texts.MAIL_QUOTA_ADDRESS,
+}
+CAPTCHA_STATES = StateFilter(Registration.captcha, Login.captcha, PasswordReset.captcha)
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
+def _user_id(event: Message | CallbackQuery) -> int:
+    if event.from_user is not None:
+        return event.from_user.id
+    message = event if isinstance(event, Message) else event.message
+    return message.chat.id if message is not None else 0
+
+
+def _message_of(query: CallbackQuery) -> Message | None:
+    return query.message if isinstance(query.message, Message) else None
+
+
+async def _drop_markup(message: Message) -> None:
+    with contextlib.suppress(TelegramAPIError):
+        await message.edit_reply_markup(reply_markup=None)
+
+
 async def forget(message: Message) -> None:
-    """Delete a message that holds a password; a failure (too old, already gone) is harmless."""
+    """Delete a message that holds a password or a code; when Telegram refuses (too old, no
+    rights), ask the person to delete it themselves rather than leave it silently."""
     try:
         await message.delete()
     except TelegramAPIError:
-        log.warning("could not delete a password message in chat %s", message.chat.id)
+        log.warning("could not delete a secret message in chat %s", message.chat.id)
+        await message.answer(texts.PASSWORD_NOT_DELETED)
+
+
+def _caps(settings: Settings) -> auth.MailCaps:
+    return auth.MailCaps(settings.mail_per_user_per_day, settings.mail_per_address_per_day)
+
+
+def _minutes(until: datetime, clock: Clock) -> int:
+    return max(1, math.ceil((until - clock.now()).total_seconds() / 60))
+
+
+def _seconds(until: datetime, clock: Clock) -> int:
+    return max(1, math.ceil((until - clock.now()).total_seconds()))
+
+
+def _locked_text(until: datetime, clock: Clock, settings: Settings) -> str:
+    return texts.locked(until.astimezone(settings.zone), _minutes(until, clock))
+
+
+def _codes_locked_text(until: datetime, clock: Clock, settings: Settings) -> str:
+    return texts.too_many_codes(until.astimezone(settings.zone), _minutes(until, clock))
 
 
 def token_problem(problem: auth.BadToken) -> str:
@@ -130,50 +193,16 @@ async def send_letter(outgoing: auth.Outgoing | None, bot: Bot, mailer: Mailer) 
     """Mail the letter (None: nothing to send); False when the SMTP server would not take it."""
     if outgoing is None:
         return True
-    username = (await bot.me()).username
-    link = f"https://t.me/{username}?start={outgoing.token}"
-    subject, text, html = LETTERS[outgoing.kind](outgoing.name, link, outgoing.token)
+    link = ""
+    if outgoing.token:
+        link = f"https://t.me/{(await bot.me()).username}?start={outgoing.token}"
+    subject, text, html = LETTERS[outgoing.kind](outgoing.name, link, outgoing.code)
     try:
         await mailer.send(Letter(outgoing.email, subject, text, html))
     except MailNotSent:
         log.error("a %s letter could not be sent", outgoing.kind)
         return False
     return True
-
-
-def _locked_text(until: datetime, clock: Clock, settings: Settings) -> str:
-    minutes = max(1, math.ceil((until - clock.now()).total_seconds() / 60))
-    return texts.locked(until.astimezone(settings.zone), minutes)
-
-
-def _message_of(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
-
-
-async def _drop_markup(message: Message) -> None:
-    with contextlib.suppress(TelegramAPIError):
-        await message.edit_reply_markup(reply_markup=None)
-
-
-# --- registration: entering and moving between steps -----------------------------------------
-
-
-@router.message(Command("register"), ANY_STATE)
-@router.callback_query(GuestCb.filter(F.action == "register"), ANY_STATE)
-async def start_registration(
-    event: Message | CallbackQuery, state: FSMContext, viewer: Viewer | None
-) -> None:
-    message = event if isinstance(event, Message) else _message_of(event)
-    if message is None:
-        return
-    if viewer is not None and viewer.logged_in:
-        await message.answer(texts.already_logged_in(viewer.first_name or ""))
-        return
-    await state.clear()
-    await state.set_state(Registration.name)
-    await message.answer(
-        texts.REGISTRATION_START + "\n\n" + texts.ASK_NAME, reply_markup=kb.step_reply(back=False)
-    )
 
 
 async def _send_captcha(
@@ -188,9 +217,102 @@ async def _send_captcha(
     sent = await message.answer_photo(
         BufferedInputFile(challenge.png, filename="captcha.png"),
         caption=caption,
-        reply_markup=kb.captcha(),
+        reply_markup=kb.captcha_reply(back=True),
     )
     await state.update_data(captcha_message_id=sent.message_id)
+
+
+async def _forget_if_password(message: Message) -> None:
+    """A step refused the answer: if it looks like a password (typed in the wrong place),
+    delete it all the same."""
+    if auth.looks_like_password(message.text):
+        await forget(message)
+
+
+# --- entering: /register, /login, /logout (before every step, so a command is never an answer)
+
+
+@router.message(Command("register"), ANY_STATE)
+@router.callback_query(GuestCb.filter(F.action == "register"), ANY_STATE)
+async def start_registration(
+    event: Message | CallbackQuery, state: FSMContext, viewer: Viewer | None, settings: Settings
+) -> None:
+    message = event if isinstance(event, Message) else _message_of(event)
+    if message is None:
+        return
+    if viewer is not None and viewer.logged_in:
+        await message.answer(texts.already_logged_in(viewer.first_name or ""))
+        return
+    await state.clear()
+    await state.set_state(Registration.name)
+    await message.answer(
+        texts.REGISTRATION_START + "\n\n" + _question(Registration.name, texts.ASK_NAME, settings),
+        reply_markup=kb.step_reply(back=False),
+    )
+
+
+@router.message(Command("login"), ANY_STATE)
+@router.callback_query(GuestCb.filter(F.action == "login"), ANY_STATE)
+@router.callback_query(AuthCb.filter(F.action == AuthAction.LOGIN), ANY_STATE)
+async def start_login(
+    event: Message | CallbackQuery, state: FSMContext, viewer: Viewer | None
+) -> None:
+    message = event if isinstance(event, Message) else _message_of(event)
+    if message is None:
+        return
+    if viewer is not None and viewer.logged_in:
+        await message.answer(texts.already_logged_in(viewer.first_name or ""))
+        return
+    await state.clear()
+    await state.set_state(Login.email)
+    await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
+
+
+@router.message(Command("logout"), ANY_STATE)
+async def logout(
+    message: Message, state: FSMContext, viewer: Viewer | None, session: AsyncSession, clock: Clock
+) -> None:
+    await state.clear()
+    if viewer is None or viewer.login_id is None:
+        await message.answer(texts.NOT_LOGGED_IN, reply_markup=common_kb.guest_menu())
+        return
+    await auth.log_out(
+        session, telegram_user_id=viewer.telegram_user_id, chat_id=message.chat.id,
+        login_id=viewer.login_id, now=clock.now(),
+    )  # fmt: skip
+    await show_home(message, None, texts.LOGGED_OUT)
+
+
+@router.message(CommandStart(deep_link=True), ANY_STATE)
+async def deep_link(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    viewer: Viewer | None,
+) -> None:
+    await forget(message)
+    try:
+        use = await auth.use_link(
+            session, command.args or "", telegram_user_id=_user_id(message),
+            chat_id=message.chat.id, now=clock.now(),
+        )  # fmt: skip
+    except (auth.BadToken, auth.TooManyCodes) as exc:
+        await _code_refused(
+            message, state, exc, viewer=viewer, clock=clock, settings=settings, retry=False
+        )
+        return
+    await _after_code(message, state, use, viewer)
+
+
+def _question(step: State, question: str, settings: Settings, *, editing: bool = False) -> str:
+    """The question of a registration step with its number (none while correcting a field)."""
+    if editing:
+        return question
+    steps = [s for s in NUMBERED_STEPS if settings.captcha_enabled or s != Registration.captcha]
+    return texts.numbered(steps.index(step) + 1, len(steps), question)
 
 
 async def ask(
@@ -198,27 +320,45 @@ async def ask(
     state: FSMContext,
     step: State,
     *,
+    settings: Settings,
     captcha: Captcha,
     bot: Bot,
 ) -> None:
     """Put the dialog on `step` and ask its question."""
     await state.set_state(step)
+    editing = bool((await state.get_data()).get("editing"))
     if step == Registration.name:
-        editing = bool((await state.get_data()).get("editing"))
-        await message.answer(texts.ASK_NAME, reply_markup=kb.step_reply(back=editing))
+        await message.answer(
+            _question(step, texts.ASK_NAME, settings, editing=editing),
+            reply_markup=kb.step_reply(back=editing),
+        )
     elif step == Registration.email:
-        await message.answer(texts.ASK_EMAIL, reply_markup=kb.step_reply(back=True))
+        await message.answer(
+            _question(step, texts.ASK_EMAIL, settings, editing=editing),
+            reply_markup=kb.step_reply(back=True),
+        )
     elif step == Registration.phone:
-        await message.answer(texts.ASK_PHONE, reply_markup=kb.phone_reply())
+        await message.answer(
+            _question(step, texts.ASK_PHONE, settings, editing=editing),
+            reply_markup=kb.phone_reply(),
+        )
+    elif step == Registration.captcha:
+        # The reply keyboard («« Назад», «Отмена») stays from the step before.
+        await _send_captcha(
+            message, state, captcha, bot, _question(step, texts.ASK_CAPTCHA, settings)
+        )
     elif step == Registration.password:
-        await message.answer(texts.ASK_PASSWORD, reply_markup=kb.step_reply(back=True))
+        await message.answer(
+            _question(step, texts.ASK_PASSWORD, settings, editing=editing),
+            reply_markup=kb.step_reply(back=True),
+        )
     elif step == Registration.password_repeat:
         await message.answer(texts.ASK_PASSWORD_REPEAT, reply_markup=kb.step_reply(back=True))
-    elif step == Registration.captcha:
-        await _send_captcha(message, state, captcha, bot, texts.ASK_CAPTCHA)
     elif step == Registration.consent:
         await message.answer(texts.CONSENT_TEXT, reply_markup=common_kb.remove())
-        await message.answer(texts.ASK_CONSENT, reply_markup=kb.consent())
+        await message.answer(
+            _question(step, texts.ASK_CONSENT, settings), reply_markup=kb.consent()
+        )
     else:
         data = await state.get_data()
         await message.answer(
@@ -227,7 +367,8 @@ async def ask(
         )
 
 
-def _skipped(step: State, data: dict[str, object], settings: Settings) -> bool:
+def _skipped(step: State, data: dict[str, Any], settings: Settings) -> bool:
+    """Steps already passed for good: the CAPTCHA (once solved) and the consent (once given)."""
     if step == Registration.captcha:
         return not settings.captcha_enabled or bool(data.get("captcha_ok"))
     if step == Registration.consent:
@@ -247,12 +388,12 @@ async def advance(
     """After an accepted answer: the next unanswered step, or the summary when correcting."""
     data = await state.get_data()
     if data.get("editing") and current != Registration.password:
-        await ask(message, state, Registration.confirm, captcha=captcha, bot=bot)
+        await ask(message, state, Registration.confirm, settings=settings, captcha=captcha, bot=bot)
         return
     index = STEP_ORDER.index(current) + 1
     while _skipped(STEP_ORDER[index], data, settings):
         index += 1
-    await ask(message, state, STEP_ORDER[index], captcha=captcha, bot=bot)
+    await ask(message, state, STEP_ORDER[index], settings=settings, captcha=captcha, bot=bot)
 
 
 @router.message(
@@ -261,9 +402,9 @@ async def advance(
         Registration.name,
         Registration.email,
         Registration.phone,
+        Registration.captcha,
         Registration.password,
         Registration.password_repeat,
-        Registration.captcha,
         Registration.confirm,
     ),
 )
@@ -273,15 +414,16 @@ async def registration_back(
     data = await state.get_data()
     current = await state.get_state()
     if data.get("editing") or current == Registration.confirm.state:
-        await ask(message, state, Registration.confirm, captcha=captcha, bot=bot)
+        await state.update_data(editing=False)
+        await ask(message, state, Registration.confirm, settings=settings, captcha=captcha, bot=bot)
         return
     if current == Registration.name.state:
-        await ask(message, state, Registration.name, captcha=captcha, bot=bot)
+        await ask(message, state, Registration.name, settings=settings, captcha=captcha, bot=bot)
         return
     index = next(i for i, s in enumerate(STEP_ORDER) if s.state == current) - 1
-    if STEP_ORDER[index] == Registration.password_repeat:
-        index -= 1  # back from the CAPTCHA: type the password (twice) again
-    await ask(message, state, STEP_ORDER[index], captcha=captcha, bot=bot)
+    while index > 0 and _skipped(STEP_ORDER[index], data, settings):
+        index -= 1
+    await ask(message, state, STEP_ORDER[index], settings=settings, captcha=captcha, bot=bot)
 
 
 # --- registration: each step -----------------------------------------------------------------
@@ -294,6 +436,7 @@ async def got_name(
     try:
         name = parse_full_name(message.text or "")
     except InvalidName as exc:
+        await _forget_if_password(message)
         await message.answer(NAME_PROBLEMS[exc.reason])
         return
     await state.update_data(
@@ -309,6 +452,7 @@ async def got_email(
     try:
         email = normalize_email(message.text or "")
     except InvalidEmail:
+        await _forget_if_password(message)
         await message.answer(texts.EMAIL_INVALID)
         return
     await state.update_data(email=email)
@@ -330,27 +474,56 @@ async def got_phone(
         else:
             phone = normalize_phone(message.text or "")
     except InvalidPhone as exc:
+        await _forget_if_password(message)
         await message.answer(PHONE_PROBLEMS[exc.reason], reply_markup=kb.phone_reply())
         return
     await state.update_data(phone=phone)
     await advance(message, state, Registration.phone, settings=settings, captcha=captcha, bot=bot)
 
 
-async def _take_new_password(message: Message) -> str | None:
-    """Delete the message holding a new password and hash it; None (with the reasons told to the
-    user) when it breaks the password policy."""
+async def _take_new_password(message: Message, session: AsyncSession, clock: Clock) -> str | None:
+    """Delete the message holding a new password and hash it; None (with the reason told to
+    the user) when it breaks the password policy or the user hashed too many lately."""
     password = message.text or ""
     await forget(message)
     try:
-        return await auth.hash_new_password(password)
+        return await auth.take_new_password(
+            session, password, telegram_user_id=_user_id(message), now=clock.now()
+        )
     except WeakPassword as exc:
         await message.answer(texts.password_weak([str(p) for p in exc.problems]))
+    except auth.TooManyPasswordChecks:
+        await message.answer(texts.too_many_password_checks(_hash_window_minutes()))
+    return None
+
+
+def _hash_window_minutes() -> int:
+    return int(auth.HASH_WINDOW.total_seconds() // 60)
+
+
+async def _repeat_matches(
+    message: Message, session: AsyncSession, clock: Clock, password_hash: object
+) -> bool | None:
+    """Delete the repeated password and compare; None when the check itself was refused."""
+    repeat = message.text or ""
+    await forget(message)
+    if not password_hash:
+        return False
+    try:
+        return await auth.confirm_new_password(
+            session, str(password_hash), repeat, telegram_user_id=_user_id(message),
+            now=clock.now(),
+        )  # fmt: skip
+    except auth.TooManyPasswordChecks:
+        await message.answer(texts.too_many_password_checks(_hash_window_minutes()))
         return None
 
 
 @router.message(Registration.password, F.text)
-async def got_password(message: Message, state: FSMContext) -> None:
-    password_hash = await _take_new_password(message)
+async def got_password(
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock
+) -> None:
+    password_hash = await _take_new_password(message, session, clock)
     if password_hash is None:
         return
     await state.update_data(password_candidate=password_hash)
@@ -360,13 +533,20 @@ async def got_password(message: Message, state: FSMContext) -> None:
 
 @router.message(Registration.password_repeat, F.text)
 async def got_password_repeat(
-    message: Message, state: FSMContext, settings: Settings, captcha: Captcha, bot: Bot
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    captcha: Captcha,
+    bot: Bot,
 ) -> None:
-    repeat = message.text or ""
-    await forget(message)
     data = await state.get_data()
     candidate = data.get("password_candidate")
-    if not candidate or not await auth.password_matches(str(candidate), repeat):
+    same = await _repeat_matches(message, session, clock, candidate)
+    if same is None:
+        return
+    if not same:
         await state.update_data(password_candidate=None)
         await state.set_state(Registration.password)
         await message.answer(texts.PASSWORDS_DIFFER, reply_markup=kb.step_reply(back=True))
@@ -378,38 +558,45 @@ async def got_password_repeat(
     )
 
 
-@router.message(Registration.captcha, F.text)
+@router.message(CAPTCHA_STATES, F.text == texts.BTN_REFRESH_CAPTCHA)
+async def refresh_captcha(message: Message, state: FSMContext, captcha: Captcha, bot: Bot) -> None:
+    await _send_captcha(message, state, captcha, bot, texts.CAPTCHA_NEW)
+
+
+@router.message(CAPTCHA_STATES, F.text, F.text != common_texts.BTN_BACK)
 async def got_captcha(
-    message: Message, state: FSMContext, settings: Settings, captcha: Captcha, bot: Bot
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    captcha: Captcha,
+    bot: Bot,
+    clock: Clock,
+    mailer: Mailer,
 ) -> None:
     data = await state.get_data()
-    if matches(str(data.get("captcha_text") or ""), message.text or ""):
-        old = data.get("captcha_message_id")
-        await state.update_data(captcha_ok=True, captcha_text=None, captcha_message_id=None)
-        if old:
-            with contextlib.suppress(TelegramAPIError):
-                await bot.edit_message_reply_markup(
-                    chat_id=message.chat.id, message_id=int(old), reply_markup=None
-                )
+    current = await state.get_state()
+    if not matches(str(data.get("captcha_text") or ""), message.text or ""):
+        await _forget_if_password(message)
+        misses = int(data.get("captcha_misses") or 0) + 1
+        if misses >= MAX_MISSES:
+            await _send_captcha(message, state, captcha, bot, texts.CAPTCHA_WRONG_NEW)
+            return
+        await state.update_data(captcha_misses=misses)
+        await message.answer(texts.captcha_wrong(MAX_MISSES - misses))
+        return
+    await state.update_data(captcha_text=None, captcha_message_id=None)
+    if current == Login.captcha.state:
+        await state.update_data(captcha_ok=True)
+        await state.set_state(Login.password)
+        await message.answer(texts.ASK_LOGIN_PASSWORD, reply_markup=kb.step_reply(back=True))
+    elif current == PasswordReset.captcha.state:
+        await _send_reset(message, state, session, clock, settings, bot, mailer)
+    else:
+        await state.update_data(captcha_ok=True)
         await advance(
             message, state, Registration.captcha, settings=settings, captcha=captcha, bot=bot
         )
-        return
-    misses = int(data.get("captcha_misses") or 0) + 1
-    if misses >= MAX_MISSES:
-        await _send_captcha(message, state, captcha, bot, texts.CAPTCHA_WRONG_NEW)
-        return
-    await state.update_data(captcha_misses=misses)
-    await message.answer(texts.captcha_wrong(MAX_MISSES - misses))
-
-
-@router.callback_query(Registration.captcha, AuthCb.filter(F.action == AuthAction.REFRESH_CAPTCHA))
-async def refresh_captcha(
-    query: CallbackQuery, state: FSMContext, captcha: Captcha, bot: Bot
-) -> None:
-    message = _message_of(query)
-    if message is not None:
-        await _send_captcha(message, state, captcha, bot, texts.CAPTCHA_NEW)
 
 
 @router.callback_query(Registration.consent, AuthCb.filter(F.action == AuthAction.CONSENT_YES))
@@ -432,12 +619,12 @@ async def consent_given(
 
 
 @router.callback_query(Registration.consent, AuthCb.filter(F.action == AuthAction.CONSENT_NO))
-async def consent_refused(query: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
+async def consent_refused(query: CallbackQuery) -> None:
+    """The form is kept: the person may still agree, or leave with «Отмена»."""
     message = _message_of(query)
     if message is not None:
         await _drop_markup(message)
-        await message.answer(texts.CONSENT_REFUSED, reply_markup=common_kb.guest_menu())
+        await message.answer(texts.CONSENT_REFUSED, reply_markup=kb.consent_again())
 
 
 EDITS = {
@@ -450,14 +637,21 @@ EDITS = {
 
 @router.callback_query(Registration.confirm, AuthCb.filter(F.action.in_(set(EDITS))))
 async def edit_field(
-    query: CallbackQuery, callback_data: AuthCb, state: FSMContext, captcha: Captcha, bot: Bot
+    query: CallbackQuery,
+    callback_data: AuthCb,
+    state: FSMContext,
+    settings: Settings,
+    captcha: Captcha,
+    bot: Bot,
 ) -> None:
     message = _message_of(query)
     if message is None:
         return
     await _drop_markup(message)
     await state.update_data(editing=True)
-    await ask(message, state, EDITS[callback_data.action], captcha=captcha, bot=bot)
+    await ask(
+        message, state, EDITS[callback_data.action], settings=settings, captcha=captcha, bot=bot
+    )
 
 
 @router.callback_query(Registration.confirm, AuthCb.filter(F.action == AuthAction.SUBMIT))
@@ -468,6 +662,7 @@ async def submit(
     clock: Clock,
     bot: Bot,
     mailer: Mailer,
+    settings: Settings,
     callback_answer: CallbackAnswer,
 ) -> None:
     """A double press is safe: one user's updates are handled one at a time (events isolation),
@@ -489,12 +684,25 @@ async def submit(
         consent_version=data["consent_version"],
         consent_at=datetime.fromisoformat(data["consent_at"]),
     )
-    outgoing = await auth.register(
-        session, registration, telegram_user_id=query.from_user.id, now=clock.now()
-    )
-    await state.set_data({"mail_to": registration.email})
+    try:
+        registered = await auth.register(
+            session, registration, telegram_user_id=query.from_user.id, now=clock.now(),
+            caps=_caps(settings),
+        )  # fmt: skip
+    except auth.MailTooSoon as exc:
+        await message.answer(
+            texts.registration_mail_problem(texts.mail_too_soon(exc.seconds_left)),
+            reply_markup=kb.summary(),
+        )
+        return
+    except auth.MailQuotaExceeded as exc:
+        await message.answer(
+            texts.registration_mail_problem(MAIL_QUOTAS[exc.per]), reply_markup=kb.summary()
+        )
+        return
+    await state.set_data({"mail_to": registration.email, "pending_id": registered.pending_id})
     await state.set_state(Registration.activation)
-    if await send_letter(outgoing, bot, mailer):
+    if await send_letter(registered.letter, bot, mailer):
         await message.answer(texts.letter_sent(registration.email), reply_markup=kb.letter_sent())
     else:
         await message.answer(texts.MAIL_FAILED, reply_markup=kb.letter_sent())
@@ -508,18 +716,31 @@ async def resend(
     clock: Clock,
     bot: Bot,
     mailer: Mailer,
+    settings: Settings,
     callback_answer: CallbackAnswer,
 ) -> None:
     message = _message_of(query)
-    email = (await state.get_data()).get("mail_to")
+    data = await state.get_data()
+    email = data.get("mail_to")
     if message is None or not email:
-        callback_answer.text = texts.NOTHING_TO_RESEND
+        callback_answer.text = common_texts.STALE_BUTTON
         return
     try:
-        outgoing = await auth.resend_letter(session, str(email), now=clock.now())
-    except auth.ResendTooSoon as exc:
-        callback_answer.text = texts.resend_too_soon(exc.seconds_left)
+        outgoing = await auth.resend_letter(
+            session, str(email), pending_id=data.get("pending_id"),
+            telegram_user_id=query.from_user.id, now=clock.now(), caps=_caps(settings),
+        )  # fmt: skip
+    except auth.MailTooSoon as exc:
+        callback_answer.text = texts.mail_too_soon(exc.seconds_left)
         callback_answer.show_alert = True
+        return
+    except auth.MailQuotaExceeded as exc:
+        callback_answer.text = MAIL_QUOTAS[exc.per]
+        callback_answer.show_alert = True
+        return
+    except auth.RegistrationGone:
+        await state.clear()
+        await message.answer(texts.REGISTRATION_GONE, reply_markup=common_kb.guest_menu())
         return
     callback_answer.disable()
     await query.answer()
@@ -529,114 +750,185 @@ async def resend(
         await message.answer(texts.MAIL_FAILED, reply_markup=kb.letter_sent())
 
 
-# --- codes from letters: deep links and pasted codes -----------------------------------------
+# --- codes from letters: deep links and typed codes ------------------------------------------
 
 
-async def use_code(
-    message: Message,
-    code: str,
-    state: FSMContext,
-    session: AsyncSession,
-    clock: Clock,
-    viewer: Viewer | None,
+async def _after_code(
+    message: Message, state: FSMContext, use: auth.CodeUse, viewer: Viewer | None
 ) -> None:
-    """An activation code activates at once; a reset code leads to the new password.
-
-    The message with the code is deleted: a reset code stays a key to the login for a day."""
-    await forget(message)
-    user_id = message.from_user.id if message.from_user else message.chat.id
-    signed_in = viewer is not None and viewer.logged_in
-    try:
-        purpose = await auth.token_purpose(session, code, now=clock.now())
-        if purpose is TokenPurpose.ACTIVATION:
-            await auth.activate(session, code, telegram_user_id=user_id, now=clock.now())
+    """Where a working link or code leads: logged in, the password, or a new password."""
+    if use.outcome is auth.CodeOutcome.ACTIVATED and use.signed_in is not None:
+        await state.clear()
+        await message.answer(
+            texts.activated(use.signed_in.name), reply_markup=common_kb.main_menu()
+        )
+    elif use.outcome is auth.CodeOutcome.NEEDS_PASSWORD:
+        if viewer is not None and viewer.logged_in:
             await state.clear()
-            await message.answer(texts.ACTIVATED, reply_markup=kb.go_login())
+            await message.answer(texts.already_logged_in(viewer.first_name or ""))
             return
-    except auth.BadToken as exc:
-        if exc.purpose is None and await state.get_state() == PasswordReset.code.state:
-            await message.answer(texts.TOKEN_UNKNOWN_RETRY)
-        elif signed_in and exc.purpose is TokenPurpose.ACTIVATION:
-            await message.answer(texts.ALREADY_ACTIVATED_SIGNED_IN)
-        else:
-            await state.clear()
-            await message.answer(token_problem(exc), reply_markup=kb.go_login())
+        await state.set_data({"email": use.email, "pending_id": use.pending_id})
+        await state.set_state(Login.password)
+        await message.answer(
+            texts.ACTIVATION_NEEDS_PASSWORD, reply_markup=kb.step_reply(back=False)
+        )
+    else:
+        await state.set_data({"reset_token_id": use.token_id})
+        await state.set_state(PasswordReset.password)
+        await message.answer(
+            texts.CODE_ACCEPTED + "\n\n" + texts.ASK_NEW_PASSWORD,
+            reply_markup=kb.step_reply(back=False),
+        )
+
+
+async def _code_refused(
+    message: Message,
+    state: FSMContext,
+    exc: auth.BadToken | auth.TooManyCodes,
+    *,
+    viewer: Viewer | None,
+    clock: Clock,
+    settings: Settings,
+    retry: bool,
+) -> None:
+    """A link or code that does not work: retry in place (a typo), or the way on."""
+    if isinstance(exc, auth.TooManyCodes):
+        await state.clear()
+        await message.answer(_codes_locked_text(exc.until, clock, settings))
         return
-    await state.set_data({"reset_code": code.strip()})
-    await state.set_state(PasswordReset.password)
-    await message.answer(texts.ASK_NEW_PASSWORD, reply_markup=kb.step_reply(back=False))
+    signed_in = viewer is not None and viewer.logged_in
+    if retry and exc.reason is auth.TokenProblem.UNKNOWN:
+        await message.answer(texts.TOKEN_UNKNOWN_RETRY)
+    elif signed_in and exc.purpose is TokenPurpose.ACTIVATION:
+        await state.clear()
+        await message.answer(texts.ALREADY_ACTIVATED_SIGNED_IN)
+    else:
+        await state.clear()
+        await message.answer(token_problem(exc), reply_markup=kb.go_login())
 
 
-@router.message(CommandStart(deep_link=True), ANY_STATE)
-async def deep_link(
+def _pasted_token(message: Message) -> bool:
+    return auth.looks_like_token(message.text)
+
+
+def _typed_code(message: Message) -> bool:
+    return auth.looks_like_code(message.text)
+
+
+@router.message(StateFilter(None, Registration.activation, PasswordReset.code), _pasted_token)
+async def pasted_token(
     message: Message,
-    command: CommandObject,
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    settings: Settings,
     viewer: Viewer | None,
 ) -> None:
-    await use_code(message, command.args or "", state, session, clock, viewer)
+    """The link's token pasted as text: the same as opening the link."""
+    await forget(message)
+    retry = await state.get_state() is not None
+    try:
+        use = await auth.use_link(
+            session, message.text or "", telegram_user_id=_user_id(message),
+            chat_id=message.chat.id, now=clock.now(),
+        )  # fmt: skip
+    except (auth.BadToken, auth.TooManyCodes) as exc:
+        await _code_refused(
+            message, state, exc, viewer=viewer, clock=clock, settings=settings, retry=retry
+        )
+        return
+    await _after_code(message, state, use, viewer)
 
 
-@router.message(PasswordReset.code, F.text == common_texts.BTN_BACK)
-async def reset_back(message: Message, state: FSMContext) -> None:
+@router.message(StateFilter(Registration.activation, PasswordReset.code), _typed_code)
+async def typed_code(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    viewer: Viewer | None,
+) -> None:
+    """The short code, checked with the address this dialog sent it to."""
+    await forget(message)
+    data = await state.get_data()
+    email = str(data.get("mail_to") or data.get("email") or "")
+    try:
+        use = await auth.use_code(
+            session, email, message.text or "", telegram_user_id=_user_id(message),
+            chat_id=message.chat.id, now=clock.now(), pending_id=data.get("pending_id"),
+        )  # fmt: skip
+    except (auth.BadToken, auth.TooManyCodes) as exc:
+        await _code_refused(
+            message, state, exc, viewer=viewer, clock=clock, settings=settings, retry=True
+        )
+        return
+    await _after_code(message, state, use, viewer)
+
+
+@router.message(
+    StateFilter(PasswordReset.captcha, PasswordReset.code), F.text == common_texts.BTN_BACK
+)
+async def reset_back(message: Message, state: FSMContext, settings: Settings) -> None:
     await state.set_state(PasswordReset.email)
-    await message.answer(texts.RESET_ASK_EMAIL_AGAIN, reply_markup=kb.step_reply(back=False))
+    await message.answer(
+        texts.numbered(1, _reset_steps(settings), texts.RESET_ASK_EMAIL),
+        reply_markup=kb.step_reply(back=False),
+    )
 
 
-@router.message(StateFilter(None, Registration.activation), F.text.func(auth.looks_like_token))
 @router.message(PasswordReset.code, F.text)
-async def pasted_code(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    clock: Clock,
-    viewer: Viewer | None,
-) -> None:
-    await use_code(message, message.text or "", state, session, clock, viewer)
+async def not_a_code(message: Message) -> None:
+    await _forget_if_password(message)
+    await message.answer(texts.CODE_LOOKS_WRONG)
 
 
 # --- login and logout ------------------------------------------------------------------------
 
 
-@router.message(Command("login"), ANY_STATE)
-@router.callback_query(GuestCb.filter(F.action == "login"), ANY_STATE)
-@router.callback_query(AuthCb.filter(F.action == AuthAction.LOGIN), ANY_STATE)
-async def start_login(
-    event: Message | CallbackQuery,
-    state: FSMContext,
-    viewer: Viewer | None,
-    session: AsyncSession,
-    clock: Clock,
-    settings: Settings,
-) -> None:
+@router.message(StateFilter(Login.captcha, Login.password), F.text == common_texts.BTN_BACK)
+@router.callback_query(
+    StateFilter(Login.password), AuthCb.filter(F.action == AuthAction.CHANGE_EMAIL)
+)
+async def login_change_email(event: Message | CallbackQuery, state: FSMContext) -> None:
     message = event if isinstance(event, Message) else _message_of(event)
     if message is None:
         return
-    if viewer is not None and viewer.logged_in:
-        await message.answer(texts.already_logged_in(viewer.first_name or ""))
-        return
-    await state.clear()
-    user_id = event.from_user.id if event.from_user else message.chat.id
-    try:
-        await auth.check_not_locked(session, telegram_user_id=user_id, now=clock.now())
-    except auth.LoginLocked as exc:
-        await message.answer(_locked_text(exc.until, clock, settings))
-        return
-    await state.set_state(Login.email)
-    await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
-
-
-@router.message(StateFilter(Login.email, Login.password), F.text == common_texts.BTN_BACK)
-async def login_back(message: Message, state: FSMContext) -> None:
+    await state.set_data({})
     await state.set_state(Login.email)
     await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
 
 
 @router.message(Login.email, F.text)
-async def got_login_email(message: Message, state: FSMContext) -> None:
-    await state.update_data(email=(message.text or "").strip())
+async def got_login_email(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    captcha: Captcha,
+    bot: Bot,
+) -> None:
+    try:
+        email = normalize_email(message.text or "")
+    except InvalidEmail:
+        await _forget_if_password(message)
+        await message.answer(texts.EMAIL_INVALID)
+        return
+    gate = await auth.login_gate(
+        session, email, telegram_user_id=_user_id(message), now=clock.now()
+    )
+    await state.set_data({"email": email})
+    if gate.locked_until is not None:
+        await state.set_state(Login.password)  # a password typed now is deleted, the lock told
+        await message.answer(
+            _locked_text(gate.locked_until, clock, settings), reply_markup=kb.forgot()
+        )
+        return
+    if gate.captcha and settings.captcha_enabled:
+        await state.set_state(Login.captcha)
+        await _send_captcha(message, state, captcha, bot, texts.LOGIN_CAPTCHA)
+        return
     await state.set_state(Login.password)
     await message.answer(texts.ASK_LOGIN_PASSWORD, reply_markup=kb.step_reply(back=True))
 
@@ -648,28 +940,42 @@ async def got_login_password(
     session: AsyncSession,
     clock: Clock,
     settings: Settings,
+    captcha: Captcha,
+    bot: Bot,
+    mailer: Mailer,
 ) -> None:
     password = message.text or ""
     await forget(message)
-    email = str((await state.get_data()).get("email") or "")
-    user_id = message.from_user.id if message.from_user else message.chat.id
+    data = await state.get_data()
+    email = str(data.get("email") or "")
+    solved = bool(data.get("captcha_ok")) or not settings.captcha_enabled
+    await state.update_data(captcha_ok=False)  # one solved picture, one try
     try:
         signed_in = await auth.log_in(
-            session, email, password, telegram_user_id=user_id, chat_id=message.chat.id,
-            now=clock.now(),
+            session, email, password, telegram_user_id=_user_id(message),
+            chat_id=message.chat.id, now=clock.now(), captcha_solved=solved,
+            pending_id=data.get("pending_id"),
         )  # fmt: skip
-    except auth.WrongCredentials:
-        await state.set_state(Login.email)
+    except auth.WrongCredentials as exc:
         await message.answer(texts.WRONG_CREDENTIALS, reply_markup=kb.login_failed())
+        await send_letter(exc.alert, bot, mailer)
         return
     except auth.LoginLocked as exc:
-        await state.clear()
-        await message.answer(
-            _locked_text(exc.until, clock, settings), reply_markup=common_kb.remove()
-        )
+        await message.answer(_locked_text(exc.until, clock, settings), reply_markup=kb.forgot())
+        await send_letter(exc.alert, bot, mailer)
         return
-    except auth.NotActivated:
-        await state.set_data({"mail_to": email})
+    except auth.LoginPaused as exc:
+        await message.answer(texts.login_paused(_seconds(exc.until, clock)))
+        return
+    except auth.CaptchaRequired:
+        await state.set_state(Login.captcha)
+        await _send_captcha(message, state, captcha, bot, texts.LOGIN_CAPTCHA)
+        return
+    except auth.TooManyPasswordChecks:
+        await message.answer(texts.too_many_password_checks(_hash_window_minutes()))
+        return
+    except auth.NotActivated as exc:
+        await state.set_data({"mail_to": email, "pending_id": exc.pending_id})
         await state.set_state(Registration.activation)
         await message.answer(texts.NOT_ACTIVATED, reply_markup=kb.not_activated())
         return
@@ -677,32 +983,27 @@ async def got_login_password(
     await message.answer(texts.logged_in(signed_in.name), reply_markup=common_kb.main_menu())
 
 
-@router.message(Command("logout"), ANY_STATE)
-async def logout(
-    message: Message, state: FSMContext, viewer: Viewer | None, session: AsyncSession, clock: Clock
-) -> None:
-    await state.clear()
-    if viewer is None or viewer.login_id is None:
-        await message.answer(texts.NOT_LOGGED_IN, reply_markup=common_kb.guest_menu())
-        return
-    await auth.log_out(
-        session, telegram_user_id=viewer.telegram_user_id, chat_id=message.chat.id,
-        login_id=viewer.login_id, now=clock.now(),
-    )  # fmt: skip
-    await show_home(message, None, texts.LOGGED_OUT)
-
-
 # --- password reset --------------------------------------------------------------------------
 
 
+def _reset_steps(settings: Settings) -> int:
+    """E-mail, (CAPTCHA,) code, new password."""
+    return 4 if settings.captcha_enabled else 3
+
+
 @router.callback_query(AuthCb.filter(F.action == AuthAction.FORGOT), ANY_STATE)
-async def start_reset(query: CallbackQuery, state: FSMContext) -> None:
+async def start_reset(query: CallbackQuery, state: FSMContext, settings: Settings) -> None:
     message = _message_of(query)
     if message is None:
         return
+    await _drop_markup(message)
     await state.clear()
     await state.set_state(PasswordReset.email)
-    await message.answer(texts.RESET_START, reply_markup=kb.step_reply(back=False))
+    total = _reset_steps(settings)
+    await message.answer(
+        texts.RESET_TITLE + "\n\n" + texts.numbered(1, total, texts.RESET_ASK_EMAIL),
+        reply_markup=kb.step_reply(back=False),
+    )
 
 
 @router.message(PasswordReset.email, F.text)
@@ -711,29 +1012,90 @@ async def got_reset_email(
     state: FSMContext,
     session: AsyncSession,
     clock: Clock,
+    settings: Settings,
+    captcha: Captcha,
     bot: Bot,
     mailer: Mailer,
 ) -> None:
     try:
         email = normalize_email(message.text or "")
     except InvalidEmail:
+        await _forget_if_password(message)
         await message.answer(texts.EMAIL_INVALID)
         return
-    user_id = message.from_user.id if message.from_user else message.chat.id
-    outgoing = await auth.request_password_reset(
-        session, email, telegram_user_id=user_id, now=clock.now()
-    )
+    await state.update_data(email=email)
+    if settings.captcha_enabled:
+        await state.set_state(PasswordReset.captcha)
+        question = texts.numbered(2, _reset_steps(settings), texts.RESET_ASK_CAPTCHA)
+        await _send_captcha(message, state, captcha, bot, question)
+        return
+    await _send_reset(message, state, session, clock, settings, bot, mailer)
+
+
+async def _send_reset(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    bot: Bot,
+    mailer: Mailer,
+) -> None:
+    """The reset letter (when the address has a login), then the code step."""
+    data = await state.get_data()
+    email = str(data.get("email") or "")
+    total = _reset_steps(settings)
+    ask_code = texts.numbered(total - 1, total, texts.RESET_ASK_CODE)
+    try:
+        outgoing = await auth.request_password_reset(
+            session, email, telegram_user_id=_user_id(message), now=clock.now(),
+            caps=_caps(settings),
+        )  # fmt: skip
+    except auth.MailTooSoon as exc:
+        await state.set_state(PasswordReset.code)
+        await message.answer(
+            texts.reset_too_soon(exc.seconds_left) + "\n\n" + ask_code,
+            reply_markup=kb.step_reply(back=True),
+        )
+        return
+    except auth.MailQuotaExceeded as exc:
+        await state.set_state(PasswordReset.code)
+        await message.answer(
+            MAIL_QUOTAS[exc.per] + "\n\n" + ask_code, reply_markup=kb.step_reply(back=True)
+        )
+        return
     # Reply before mailing: a known e-mail must not answer slower than an unknown one.
     await state.set_state(PasswordReset.code)
-    await message.answer(texts.RESET_SENT, reply_markup=kb.step_reply(back=True))
+    await message.answer(
+        texts.RESET_SENT + "\n\n" + ask_code, reply_markup=kb.step_reply(back=True)
+    )
     if not await send_letter(outgoing, bot, mailer):
         await state.set_state(PasswordReset.email)
         await message.answer(texts.RESET_MAIL_FAILED, reply_markup=kb.step_reply(back=False))
 
 
+async def _reset_code_still_valid(
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, token_id: object
+) -> bool:
+    """The code accepted a step before may have expired or been used since (another device)."""
+    try:
+        await auth.check_reset_token(session, int(str(token_id or 0)), now=clock.now())
+    except auth.BadToken as exc:
+        await state.clear()
+        await message.answer(token_problem(exc), reply_markup=kb.go_login())
+        return False
+    return True
+
+
 @router.message(PasswordReset.password, F.text)
-async def got_new_password(message: Message, state: FSMContext) -> None:
-    password_hash = await _take_new_password(message)
+async def got_new_password(
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock
+) -> None:
+    token_id = (await state.get_data()).get("reset_token_id")
+    if not await _reset_code_still_valid(message, state, session, clock, token_id):
+        await forget(message)
+        return
+    password_hash = await _take_new_password(message, session, clock)
     if password_hash is None:
         return
     await state.update_data(password_hash=password_hash)
@@ -745,20 +1107,20 @@ async def got_new_password(message: Message, state: FSMContext) -> None:
 async def got_new_password_repeat(
     message: Message, state: FSMContext, session: AsyncSession, clock: Clock
 ) -> None:
-    repeat = message.text or ""
-    await forget(message)
     data = await state.get_data()
     password_hash = data.get("password_hash")
-    if not password_hash or not await auth.password_matches(str(password_hash), repeat):
+    same = await _repeat_matches(message, session, clock, password_hash)
+    if same is None:
+        return
+    if not same:
         await state.update_data(password_hash=None)
         await state.set_state(PasswordReset.password)
         await message.answer(texts.PASSWORDS_DIFFER)
         return
-    user_id = message.from_user.id if message.from_user else message.chat.id
     try:
         signed_in = await auth.reset_password(
-            session, str(data.get("reset_code") or ""), str(password_hash),
-            telegram_user_id=user_id, chat_id=message.chat.id, now=clock.now(),
+            session, int(str(data.get("reset_token_id") or 0)), str(password_hash),
+            telegram_user_id=_user_id(message), chat_id=message.chat.id, now=clock.now(),
         )  # fmt: skip
     except auth.BadToken as exc:
         await state.clear()
@@ -768,3 +1130,24 @@ async def got_new_password_repeat(
     await message.answer(
         texts.password_reset_done(signed_in.name), reply_markup=common_kb.main_menu()
     )
+
+
+# --- a password typed where none was expected ------------------------------------------------
+
+
+def _password_like(message: Message) -> bool:
+    return auth.looks_like_password(message.text)
+
+
+@password_guard.message(F.chat.type == "private", _password_like, ANY_STATE)
+async def delete_stray_password(message: Message, state: FSMContext) -> None:
+    """Reached only when no dialog step took the message; the dialog stays where it was."""
+    try:
+        await message.delete()
+    except TelegramAPIError:
+        log.warning("could not delete a stray password in chat %s", message.chat.id)
+        await message.answer(texts.PASSWORD_NOT_DELETED)
+        return
+    current = await state.get_state()
+    in_dialog = common_texts.waiting_for(waiting.hint(current)) if current else None
+    await message.answer(texts.password_guard(in_dialog))

@@ -14,7 +14,7 @@ from keyboards.common import CancelCb, back_cancel, cancel_reply
 
 
 class AuthAction(enum.StrEnum):
-    REFRESH_CAPTCHA = "rc"
+    REFRESH_CAPTCHA = "rc"  # no longer sent (the refresh is a reply button); old ones are stale
     CONSENT_YES = "cy"
     CONSENT_NO = "cn"
     SUBMIT = "ok"
@@ -25,6 +25,7 @@ class AuthAction(enum.StrEnum):
     RESEND = "rs"
     FORGOT = "fp"
     LOGIN = "li"
+    CHANGE_EMAIL = "ce"
 
 
 class AuthCb(CallbackData, prefix="au"):
@@ -54,20 +55,32 @@ def phone_reply() -> ReplyKeyboardMarkup:
     )
 
 
-def captcha() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=texts.BTN_REFRESH_CAPTCHA, callback_data=AuthCb(action=AuthAction.REFRESH_CAPTCHA)
+def captcha_reply(*, back: bool) -> ReplyKeyboardMarkup:
+    """Under the CAPTCHA picture: a new picture, «« Назад» (when there is a step before),
+    «Отмена»."""
+    bottom = [KeyboardButton(text=common_texts.BTN_CANCEL)]
+    if back:
+        bottom.insert(0, KeyboardButton(text=common_texts.BTN_BACK))
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=texts.BTN_REFRESH_CAPTCHA)], bottom],
+        resize_keyboard=True,
+        is_persistent=True,
     )
-    _cancel_row(builder)
-    builder.adjust(1)
-    return builder.as_markup()
 
 
 def consent() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.BTN_CONSENT_YES, callback_data=AuthCb(action=AuthAction.CONSENT_YES))
     builder.button(text=texts.BTN_CONSENT_NO, callback_data=AuthCb(action=AuthAction.CONSENT_NO))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def consent_again() -> InlineKeyboardMarkup:
+    """After «Не соглашаюсь»: agree after all, or leave the registration."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.BTN_CONSENT_YES, callback_data=AuthCb(action=AuthAction.CONSENT_YES))
+    _cancel_row(builder)
     builder.adjust(2)
     return builder.as_markup()
 
@@ -96,10 +109,20 @@ def letter_sent() -> InlineKeyboardMarkup:
 
 
 def login_failed() -> InlineKeyboardMarkup:
+    """After a wrong password (asked again): change the e-mail, or reset the password."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BTN_CHANGE_EMAIL, callback_data=AuthCb(action=AuthAction.CHANGE_EMAIL)
+    )
+    builder.button(text=texts.BTN_FORGOT, callback_data=AuthCb(action=AuthAction.FORGOT))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def forgot() -> InlineKeyboardMarkup:
+    """The way out of a lock: a new password by e-mail."""
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.BTN_FORGOT, callback_data=AuthCb(action=AuthAction.FORGOT))
-    _cancel_row(builder)
-    builder.adjust(2)
     return builder.as_markup()
 
 

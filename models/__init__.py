@@ -15,7 +15,14 @@ from models.billing import Charge, ChargeLine, LineBasis, Payment, PaymentChanne
 from models.contracts import ApplicationStatus, ContractApplication, ContractDocument, ObjectType
 from models.files import StoredFile
 from models.fsm import FsmRecord
-from models.logins import AttemptCounter, EmailToken, Login, TelegramIdentity, TokenPurpose
+from models.logins import (
+    AttemptCounter,
+    EmailToken,
+    Login,
+    PendingRegistration,
+    TelegramIdentity,
+    TokenPurpose,
+)
 from models.meters import Meter, Reading, ReadingSource, ReadingStatus, ReadingSubmission
 from models.notifications import Notification, OutboxStatus, Subscription
 from models.tariffs import Tariff
@@ -48,6 +55,7 @@ __all__ = [
     "Payment",
     "PaymentChannel",
     "PaymentStatus",
+    "PendingRegistration",
     "Reading",
     "ReadingSource",
     "ReadingStatus",

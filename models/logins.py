@@ -73,8 +73,34 @@ class EmailToken(CreatedAtMixin, Base):
         )
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="of the short code typed by hand; checked with the e-mail"
+    )
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class PendingRegistration(CreatedAtMixin, Base):
+    """A registration waiting for its e-mail to be confirmed; it becomes a Login only then.
+
+    Until activation nothing exists under the address: registering an address someone else owns
+    creates no login, and several pending registrations of one address may wait side by side."""
+
+    __tablename__ = "pending_registrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, comment="of the link token")
+    code_hash: Mapped[str] = mapped_column(String(64), comment="of the short code")
+    email: Mapped[str] = mapped_column(String(254), index=True, comment="normalised, lower case")
+    phone: Mapped[str] = mapped_column(String(20), comment="E.164")
+    surname: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    patronymic: Mapped[str | None] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    consent_version: Mapped[str] = mapped_column(String(32))
+    consent_at: Mapped[datetime]
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, comment="who registered")
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AttemptCounter(Base):
@@ -85,6 +111,6 @@ class AttemptCounter(Base):
     key: Mapped[str] = mapped_column(
         String(100), primary_key=True, comment="e.g. login:42, tg:1001"
     )
-    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # attempts reserved, not handed back
     window_started_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]

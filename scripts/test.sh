@@ -1,5 +1,31 @@
 #!/usr/bin/env bash
-# Installs the project with its dev tools into .venv and runs the whole test suite.
+# Installs the project with its dev tools into .venv and runs the test suite.
 # PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) tests run when they are reachable.
+#
+#   scripts/test.sh              the whole suite with coverage (lines and branches, `python -m bot`
+#                                subprocesses included); prints it per package and fails below the floor
+#   scripts/test.sh ARGS         pytest ARGS, without coverage (COVERAGE=1 measures and prints it)
 source "$(dirname "$0")/_venv.sh" "dev"
-exec .venv/bin/python -m pytest "$@"
+
+# Under the whole suite's figures (90.9 % of lines, 76.1 % of branches when issue #16 was
+# filed), with room for the features in flight; raise them to a little under what CI prints.
+LINES_FLOOR=88
+BRANCHES_FLOOR=73
+
+if [ $# -gt 0 ] && [ -z "${COVERAGE:-}" ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+
+rm -f .coverage .coverage.*
+# pytest-cov starts coverage before the project is imported and combines the data files of the
+# subprocesses into .coverage when the run ends.
+.venv/bin/python -m pytest --cov --cov-report= "$@"
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+.venv/bin/python -m coverage json --quiet -o "$report"
+if [ $# -gt 0 ]; then
+  .venv/bin/python scripts/coverage_summary.py "$report"
+else
+  .venv/bin/python scripts/coverage_summary.py "$report" \
+    --lines "$LINES_FLOOR" --branches "$BRANCHES_FLOOR"
+fi

@@ -18,7 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Account, AccountLink, AttemptCounter, AuditEvent, Meter, SubscriberType
+from models import Account, AccountLink, AuditEvent, Meter, SubscriberType
+from services import attempts
 from services.errors import DomainError, NotFound
 
 MAX_LINK_FAILURES = 5
@@ -63,11 +64,11 @@ class AccountCard:
 
 
 def normalise_account_number(text: str) -> str:
-    """«74 1234-5678» → «7412345678»; raises BadAccountNumber."""
+    """«74 1234-5678» → «7412345678», digits of any script as ASCII; raises BadAccountNumber."""
     digits = re.sub(r"[\s\-]", "", text)
     if not _ACCOUNT_NUMBER.fullmatch(digits):
         raise BadAccountNumber(text[:40])
-    return digits
+    return "".join(str(int(digit)) for digit in digits)  # «٧٤…» of another keyboard → «74…»
 
 
 _SURNAME = re.compile(r"[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' \-]{1,99}")
@@ -127,10 +128,7 @@ async def link_locked_until(
     session: AsyncSession, login_id: int, *, now: datetime
 ) -> datetime | None:
     """When linking opens again for this login, or None if it is open now."""
-    counter = await session.get(AttemptCounter, _lock_key(login_id))
-    if counter is not None and counter.locked_until is not None and counter.locked_until > now:
-        return counter.locked_until
-    return None
+    return await attempts.blocked_until(session, _lock_key(login_id), now=now)
 
 
 async def is_linked(session: AsyncSession, login_id: int, number: str) -> bool:
@@ -142,25 +140,10 @@ async def is_linked(session: AsyncSession, login_id: int, number: str) -> bool:
     return found is not None
 
 
-async def _count_failure(
-    session: AsyncSession, login_id: int, *, now: datetime, zone: ZoneInfo
-) -> int:
-    """Count a failed try (the day's window restarts at local midnight); returns tries left."""
-    key = _lock_key(login_id)
-    counter = await session.get(AttemptCounter, key)
-    today = now.astimezone(zone).date()
-    if counter is None:
-        counter = AttemptCounter(key=key, failures=0, window_started_at=now)
-        session.add(counter)
-    elif counter.window_started_at.astimezone(zone).date() != today:
-        counter.failures = 0
-        counter.window_started_at = now
-        counter.locked_until = None
-    counter.failures += 1
-    if counter.failures >= MAX_LINK_FAILURES:
-        counter.locked_until = _next_midnight(now, zone)
-    await session.commit()
-    return max(0, MAX_LINK_FAILURES - counter.failures)
+def _day_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """The local midnight that began today: failures of earlier days do not count."""
+    local_day = now.astimezone(zone).date()
+    return datetime.combine(local_day, time(0), tzinfo=zone).astimezone(now.tzinfo)
 
 
 async def link_account(
@@ -174,13 +157,19 @@ async def link_account(
     now: datetime,
     zone: ZoneInfo,
 ) -> AccountCard:
-    """Check the three facts together and link; the first linked account becomes current."""
-    until = await link_locked_until(session, login_id, now=now)
-    if until is not None:
-        raise LinkLocked(until)
+    """Check the three facts together and link; the first linked account becomes current.
+
+    The try is counted before the facts are compared (services.attempts), so concurrent
+    guesses cannot get past the day's limit."""
     number = normalise_account_number(number)
     if await is_linked(session, login_id, number):
         raise AlreadyLinked(number)
+    key = _lock_key(login_id)
+    attempt = await attempts.reserve(
+        session, key, now=now, window_start=_day_start(now, zone), limit=MAX_LINK_FAILURES
+    )
+    if not attempt.allowed:
+        raise LinkLocked(attempt.blocked_until or _next_midnight(now, zone))
     account = await session.scalar(
         select(Account).where(Account.number == number, Account.subscriber_type == subscriber_type)
     )
@@ -191,10 +180,15 @@ async def link_account(
         )
         matches = any(_fold(s) == _fold(meter_serial) for s in serials)
     if account is None or not matches:
-        left = await _count_failure(session, login_id, now=now, zone=zone)
+        left = attempt.left(MAX_LINK_FAILURES)
         if left == 0:
-            raise LinkLocked(_next_midnight(now, zone))
+            until = _next_midnight(now, zone)
+            await attempts.lock(session, key, until)
+            await session.commit()
+            raise LinkLocked(until)
+        await session.commit()
         raise LinkDataMismatch(left)
+    await attempts.release(session, key)
     try:
         link = await add_link(session, login_id, account.id, now=now)
     except IntegrityError:

@@ -39,10 +39,13 @@ HEADER: tuple[str, ...] = (
     "t3",
 )
 DELIMITER = ";"
-ACCOUNT_NUMBER = re.compile(r"\d{4,20}")
+# ASCII digits only: `\d` would admit Arabic-Indic, full-width and other Unicode digits.
+ACCOUNT_NUMBER = re.compile(r"[0-9]{4,20}")
 METER_SERIAL = re.compile(r"[0-9A-Za-zА-Яа-яЁё\-/.]{1,40}")
-_DECIMAL = re.compile(r"[+]?(\d+)(?:[.,](\d+))?")
-_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_DECIMAL = re.compile(r"[+]?([0-9]+)(?:[.,]([0-9]+))?")
+_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
+_SMALL_INT = re.compile(r"[0-9]{1,2}")
+MAX_FRACTION = 2  # kWh readings carry at most two decimals
 MAX_NAME = 100
 MAX_ADDRESS = 300
 CHUNK = 500  # ids per IN (...) list: far below every driver's parameter limit
@@ -124,6 +127,18 @@ def parse_decimal(text: str) -> Decimal:
         raise ValueError(f"not a decimal: {text!r}") from exc
 
 
+def fits_meter(text: str, digits: int) -> bool:
+    """Whether a reading spelled `text` (already a decimal) fits a meter of `digits` whole
+    digits with at most two decimals; counts digits in the text, so a 30-digit value is
+    refused without any Decimal arithmetic (which would overflow its context)."""
+    match = _DECIMAL.fullmatch(text.strip())
+    if match is None:
+        return False
+    whole = match.group(1).lstrip("0")
+    fraction = (match.group(2) or "").rstrip("0")
+    return len(whole) <= digits and len(fraction) <= MAX_FRACTION
+
+
 def format_decimal(value: Decimal) -> str:
     """The registry's spelling of a reading: a comma, two decimals («1234,50»)."""
     return f"{value.quantize(Decimal('0.01')):.2f}".replace(".", ",")
@@ -172,7 +187,7 @@ def _int_field(
     fields: dict[str, str], column: str, line: int, allowed: range, problem: Problem
 ) -> int:
     raw = fields[column].strip()
-    if not raw.isdigit() or int(raw) not in allowed:
+    if not _SMALL_INT.fullmatch(raw) or int(raw) not in allowed:
         raise RowInvalid(RowError(line, problem, column, raw))
     return int(raw)
 
@@ -217,7 +232,7 @@ def parse_row(values: Sequence[str], line: int) -> RegistryRow:
             value = parse_decimal(raw)
         except ValueError:
             raise RowInvalid(RowError(line, Problem.BAD_NUMBER, column, raw[:40])) from None
-        if value != value.quantize(Decimal("0.01")) or value >= Decimal(10) ** digits:
+        if not fits_meter(raw, digits):
             raise RowInvalid(RowError(line, Problem.VALUE_TOO_BIG, column, raw[:40]))
         readings.append(value)
     assert surname is not None and first_name is not None and address is not None
@@ -264,40 +279,47 @@ class _Lines:
         return text
 
 
+def _split(text: str) -> list[str]:
+    """One physical line split on `;` with CSV quoting; raises csv.Error on broken quoting (a
+    stray quote inside a quoted field, a quote left open to the end of the line)."""
+    reader = csv.reader([text.rstrip("\r\n")], delimiter=DELIMITER, quotechar='"', strict=True)
+    return next(reader, [])
+
+
 def parse_rows(lines: Iterable[str | bytes]) -> tuple[list[RegistryRow], list[RowError]]:
     """Parse a whole registry (header first); returns the good rows and every bad line.
 
-    `lines` may be text or raw bytes (a file opened in binary mode); a UTF-8 BOM is allowed.
-    Besides each line's own checks: a meter may appear once per account, and an account's
-    holder and address must be the same on all its lines.
+    One line of the file is one record (an address never spans lines), so broken quoting is
+    reported on its own line and cannot swallow the lines after it. `lines` may be text or
+    raw bytes (a file opened in binary mode); a UTF-8 BOM is allowed. Besides each line's own
+    checks: a meter may appear once per account, and an account's holder and address must be
+    the same on all its lines.
     """
     source = _Lines(lines)
-    reader = csv.reader(source, delimiter=DELIMITER, quotechar='"', strict=False)
     rows: list[RegistryRow] = []
     errors: list[RowError] = []
-    header = next(reader, None)
-    if header is None:
+    first = next(source, None)
+    if first is None or not first.strip():
         return [], [RowError(1, Problem.EMPTY_FILE)]
+    try:
+        header = _split(first)
+    except csv.Error:
+        header = [first.strip()]
     if tuple(h.strip() for h in header) != HEADER:
         return [], [RowError(1, Problem.BAD_HEADER, value=DELIMITER.join(header)[:120])]
     seen_meters: dict[tuple[str, str], int] = {}
     accounts: dict[str, RegistryRow] = {}
-    started = source.number + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:
-            errors.append(RowError(source.number, Problem.BAD_CSV))
-            started = source.number + 1
-            continue
+    for text in source:
         line = source.number
-        first_line, started = started, source.number + 1
-        if not any(v.strip() for v in values):
-            continue  # blank lines are harmless
-        if any(n in source.undecodable for n in range(first_line, line + 1)):
+        if line in source.undecodable:
             errors.append(RowError(line, Problem.BAD_ENCODING))
+            continue
+        if not text.strip():
+            continue  # blank lines are harmless
+        try:
+            values = _split(text)
+        except csv.Error:
+            errors.append(RowError(line, Problem.BAD_CSV))
             continue
         try:
             row = parse_row(values, line)
@@ -311,10 +333,10 @@ def parse_rows(lines: Iterable[str | bytes]) -> tuple[list[RegistryRow], list[Ro
             )
             continue
         seen_meters[key] = line
-        first = accounts.setdefault(row.account, row)
-        if _holder(first) != _holder(row):
+        first_row = accounts.setdefault(row.account, row)
+        if _holder(first_row) != _holder(row):
             errors.append(
-                RowError(line, Problem.ACCOUNT_MISMATCH, "account", row.account, first.line)
+                RowError(line, Problem.ACCOUNT_MISMATCH, "account", row.account, first_row.line)
             )
             continue
         rows.append(row)

@@ -9,15 +9,31 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
+import warnings
 from email.message import EmailMessage
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    """`security` as SMTP_SECURITY: «tls» serves TLS from the first byte, «starttls» requires
+    STARTTLS before MAIL; both with `tls_context` (a throwaway certificate). With `credentials`
+    (login, password) a letter is accepted only after AUTH with them."""
+
+    def __init__(
+        self,
+        *,
+        security: Literal["none", "starttls", "tls"] = "none",
+        tls_context: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.security = security
+        self.tls_context = tls_context
+        self.credentials = credentials
+        self.logins: list[str] = []
         self.letters: list[EmailMessage] = []
         self.envelopes: list[Envelope] = []
         self.refused = 0
@@ -42,6 +58,34 @@ class SmtpSink:
         self._arrived.set()
         return "250 Message accepted for delivery"
 
+    def _authenticate(
+        self, server: SMTP, session: SmtpSession, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self.credentials == (
+            data.login.decode(),
+            data.password.decode(),
+        )
+        if ok:
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok)
+
+    def _protocol(self, loop: asyncio.AbstractEventLoop) -> SMTP:
+        with warnings.catch_warnings():  # «AUTH without requiring TLS»: TLS is implicit here
+            warnings.simplefilter("ignore", UserWarning)
+            return self._smtp(loop)
+
+    def _smtp(self, loop: asyncio.AbstractEventLoop) -> SMTP:
+        return SMTP(
+            self,
+            hostname="mail.test",
+            loop=loop,
+            tls_context=self.tls_context if self.security == "starttls" else None,
+            require_starttls=self.security == "starttls",
+            authenticator=self._authenticate if self.credentials else None,
+            auth_required=self.credentials is not None,
+            auth_require_tls=self.security == "starttls",  # «tls» is encrypted from the start
+        )
+
     def refuse_next(self, count: int) -> None:
         """Answer the next `count` letters with a temporary failure (451)."""
         self._refuse_next = count
@@ -49,7 +93,10 @@ class SmtpSink:
     async def start(self) -> Self:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(self, hostname="mail.test", loop=loop), "127.0.0.1", 0
+            lambda: self._protocol(loop),
+            "127.0.0.1",
+            0,
+            ssl=self.tls_context if self.security == "tls" else None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

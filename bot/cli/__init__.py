@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from types import ModuleType
 
@@ -24,8 +25,12 @@ from bot.cli import (
     tariffs,
 )
 from bot.cli.arguments import RussianArgumentParser
+from bot.db import explain_error
 from bot.logs import setup_logging
-from bot.settings import ConfigError, load_settings
+from bot.settings import ConfigError, OperatorError, load_settings
+from bot.texts import cli as texts
+
+log = logging.getLogger("bot.cli")
 
 COMMANDS: tuple[ModuleType, ...] = (
     run,
@@ -42,7 +47,7 @@ COMMANDS: tuple[ModuleType, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = RussianArgumentParser(
-        prog="python -m bot", description="Личный кабинет абонента Металлэнергофинанс в Telegram"
+        prog="scripts/run.sh", description="Личный кабинет абонента Металлэнергофинанс в Telegram"
     )
     sub = parser.add_subparsers(dest="command", metavar="КОМАНДА", title="команды")
     for command in COMMANDS:
@@ -53,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse, load settings, run the command; every failure is one Russian line on stderr and
+    an exit code from the README: 1 bad data, 2 configuration or arguments, 3 a service is
+    down, 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -62,11 +70,23 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return exc.exit_code
     setup_logging(settings.log_level)
     command = next(c for c in COMMANDS if args.command == c.NAME)
     try:
         exit_code: int = asyncio.run(command.run(settings, args))
     except KeyboardInterrupt:
+        print(texts.INTERRUPTED, file=sys.stderr)
         return 130
+    except OperatorError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        explained = explain_error(exc, settings.database_url)
+        if explained is not None:
+            print(explained[0], file=sys.stderr)
+            return explained[1]
+        log.debug("%s failed", args.command, exc_info=True)
+        print(texts.unexpected(exc), file=sys.stderr)
+        return 1
     return exit_code

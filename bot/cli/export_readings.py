@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from datetime import date
 from pathlib import Path
 
 from bot.db import apply_migrations, create_engine, create_session_factory
-from bot.settings import Settings
+from bot.settings import OperatorError, Settings
+from bot.texts import cli as cli_texts
 from bot.texts import readings as texts
 from services.readings import export_csv, export_rows
 
@@ -31,9 +33,29 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def parse_period(text: str) -> date | None:
     match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
-    if match is None or not 1 <= int(match[2]) <= 12:
+    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) == 0:  # no year 0
         return None
     return date(int(match[1]), int(match[2]), 1)
+
+
+def writable_target(out: str) -> Path:
+    """Where `--out` points, checked before any work; an OperatorError (exit 2) otherwise."""
+    target = Path(out)
+    folder = target.parent
+    if target.is_dir():
+        raise OperatorError(cli_texts.out_is_folder(out), exit_code=2)
+    if not folder.is_dir():
+        raise OperatorError(cli_texts.out_folder_missing(out, str(folder)), exit_code=2)
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise OperatorError(cli_texts.out_not_writable(out), exit_code=2)
+    return target
+
+
+def _write_atomically(target: Path, content: str) -> None:
+    """A reader of `target` sees the old file or the whole new one, never half of it."""
+    partial = target.with_name(target.name + ".part")
+    partial.write_text(content, encoding="utf-8", newline="")
+    partial.replace(target)
 
 
 async def run_export(settings: Settings, period: str, out: str | None) -> int:
@@ -42,6 +64,7 @@ async def run_export(settings: Settings, period: str, out: str | None) -> int:
     if parsed is None:
         print(texts.EXPORT_BAD_PERIOD, file=sys.stderr)
         return 2
+    target = writable_target(out) if out is not None else None
     await apply_migrations(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
@@ -50,12 +73,10 @@ async def run_export(settings: Settings, period: str, out: str | None) -> int:
     finally:
         await engine.dispose()
     content = export_csv(rows, settings.zone)
-    if out is None:
+    if target is None:
         sys.stdout.write(content)
         sys.stdout.flush()
-        target = "stdout"
     else:
-        await asyncio.to_thread(Path(out).write_text, content, encoding="utf-8", newline="")
-        target = out
-    print(texts.export_done(len(rows), parsed, target), file=sys.stderr)
+        await asyncio.to_thread(_write_atomically, target, content)
+    print(texts.export_done(len(rows), parsed, out or "stdout"), file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ from typing import BinaryIO, TextIO
 from bot.cli.progress import Progress
 from bot.clock import Clock
 from bot.db import apply_migrations, create_engine, create_session_factory
-from bot.settings import Settings
+from bot.settings import OperatorError, Settings
 from bot.texts import accounts as texts
+from bot.texts import cli as cli_texts
 from services import registry
 
 NAME = "import-registry"
@@ -53,15 +55,24 @@ def _parse_file(
     return large, rows, errors
 
 
-async def run_import(settings: Settings, path: str) -> int:
-    """Exit code 0 on success; 1 when the file is missing or has bad lines (nothing changed)."""
+def readable_file(path: str) -> Path:
+    """The file named on the command line, or an OperatorError (exit 2) saying what is wrong."""
     file = Path(path)
+    if file.is_dir():
+        raise OperatorError(cli_texts.file_is_folder(path), exit_code=2)
+    if not file.exists():
+        raise OperatorError(cli_texts.file_missing(path), exit_code=2)
+    if not os.access(file, os.R_OK):
+        raise OperatorError(cli_texts.file_unreadable(path), exit_code=2)
+    return file
+
+
+async def run_import(settings: Settings, path: str) -> int:
+    """Exit code 0 on success; 1 when the file has bad lines (nothing changed); 2 when the
+    file cannot be read (OperatorError)."""
+    file = readable_file(path)
     started = time.perf_counter()
-    try:
-        large, rows, errors = await asyncio.to_thread(_parse_file, file, sys.stderr)
-    except (FileNotFoundError, IsADirectoryError):
-        print(texts.REGISTRY_NO_FILE.format(path=path), file=sys.stderr)
-        return 1
+    large, rows, errors = await asyncio.to_thread(_parse_file, file, sys.stderr)
     if errors:
         header = ";".join(registry.HEADER)
         for error in errors:

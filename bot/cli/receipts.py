@@ -57,7 +57,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             total = await session.scalar(select(func.count()).where(Charge.period == period)) or 0
             if total == 0:
                 print(texts.no_bills_for_period(period), file=sys.stderr)
-                return 1
+                return 2
             written, kept = await write_receipts(
                 session, period, supplier, out, max(1, args.workers), total
             )

@@ -15,7 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, _: argparse.Namespace) -> int:
-    from bot.sandbox import run_sandbox
+    """The bot's log (INFO lines, tracebacks) goes to data/sandbox.log, not into the chat."""
+    from bot.logs import setup_logging
+    from bot.sandbox import LOG_FILE, run_sandbox
 
-    await run_sandbox(settings)
+    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOG_FILE.open("a", encoding="utf-8") as log:
+        setup_logging(settings.log_level, log)
+        try:
+            await run_sandbox(settings, log_file=LOG_FILE)
+        finally:
+            setup_logging(settings.log_level)
     return 0

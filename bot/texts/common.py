@@ -72,6 +72,43 @@ HELP = (
 CANCELLED = "Действие отменено. Ничего не сохранено."
 NOTHING_TO_CANCEL = "Отменять нечего — вы в главном меню."
 UNKNOWN_INPUT = "Не понял сообщение. Выберите раздел в меню ниже или отправьте /help."
+GUEST_UNKNOWN_INPUT = "Не понял сообщение. Чтобы начать, войдите или зарегистрируйтесь."
+
+# What a message of another kind gets outside any dialog, by aiogram's content type; the
+# hint of the step («Сейчас я жду …») answers it inside a dialog.
+_FILES = (
+    "Файлы я принимаю внутри разделов: фото счётчика — при передаче показаний "
+    f"(«{MENU_READINGS}»), документы — в заявке на договор («{MENU_CONTRACTS}»)."
+)
+_VOICE = "Голосовые и видеосообщения я не прослушиваю — напишите, пожалуйста, текстом."
+UNEXPECTED_CONTENT: dict[str, str] = {
+    "photo": _FILES,
+    "document": _FILES,
+    "video": _FILES,
+    "animation": _FILES,
+    "audio": _VOICE,
+    "voice": _VOICE,
+    "video_note": _VOICE,
+    "sticker": "Спасибо за стикер! Ответить на него я не умею.",
+    "contact": "Номер телефона нужен только при регистрации — отдельно присылать его не нужно.",
+    "location": "Геолокация мне не нужна: адрес объекта указывается в заявке на договор.",
+    "venue": "Геолокация мне не нужна: адрес объекта указывается в заявке на договор.",
+    "poll": "Опросы я не обрабатываю.",
+}
+UNEXPECTED_OTHER = "Такие сообщения я не обрабатываю."
+NEXT_STEP_MEMBER = "Выберите раздел в меню ниже или отправьте /help."
+NEXT_STEP_GUEST = "Чтобы начать, войдите или зарегистрируйтесь."
+EDITED_IGNORED = (
+    "Исправленные сообщения я не перечитываю. Если нужно исправить ответ, отправьте его заново."
+)
+
+
+def unexpected_content(content_type: str, *, logged_in: bool) -> str:
+    """The answer to a non-text message outside any dialog: what it was, and what to do."""
+    what = UNEXPECTED_CONTENT.get(content_type, UNEXPECTED_OTHER)
+    return f"{what} {NEXT_STEP_MEMBER if logged_in else NEXT_STEP_GUEST}"
+
+
 UNKNOWN_INPUT_IN_DIALOG = (
     "Сейчас я жду ответ на вопрос выше. Ответьте на него или нажмите «Отмена»."
 )

@@ -29,6 +29,9 @@ from tests.helpers import eventually
 
 NOVEMBER = date(2026, 11, 1)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 200
+# Drawing the chart with matplotlib takes about 2 s of CPU when coverage traces it (under 1 s
+# without): on a busy CI machine that is more than the default 5 s.
+CHART_TIMEOUT = 20
 
 
 # --- arrangement -------------------------------------------------------------------------------
@@ -453,7 +456,7 @@ async def test_history_text_and_chart_photo(cabinet: Cabinet) -> None:
     assert "отклонено: цифры не видны на фото" in first.text
     assert "12.2025 T2 ночь: " in first.text and "11.2025" in first.text
     await user.expect(f"Счётчик № {meters[1].serial_number}")
-    chart = await user.expect(texts.CHART_CAPTION)
+    chart = await user.expect(texts.CHART_CAPTION, timeout=CHART_TIMEOUT)
     assert chart.photo is not None and chart.photo.data.startswith(b"\x89PNG\r\n\x1a\n")
     call = (await eventually(lambda: _async(cabinet.emu.calls_to("sendPhoto"))))[-1]
     assert call.chat_id == user.id
@@ -663,7 +666,7 @@ async def test_history_names_the_account_and_the_reference_and_escapes_registry_
     history = await user.expect("Счётчик № A$x_{$<1>")
     assert "ул. Мира & <Co>" in history.text
     assert f"принято, передано вами, № {reference}" in history.text
-    chart = await user.expect(texts.CHART_CAPTION)
+    chart = await user.expect(texts.CHART_CAPTION, timeout=CHART_TIMEOUT)
     assert chart.photo is not None and chart.photo.data.startswith(b"\x89PNG")
 
 

@@ -18,10 +18,12 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -40,6 +42,7 @@ from pydantic import BaseModel, SecretStr
 
 from bot.sandbox import run_sandbox
 from emulator import BotAPIEmulator
+from emulator.server import DISCONNECT
 
 TOKEN = "42:TEST"
 PNG = (
@@ -312,7 +315,34 @@ async def test_dispatcher_flow_with_reply_keyboard_and_contact(
         assert (await user.expect_callback_answer()).show_alert
         await user.expect("Подтверждено")
         await user.send("просто текст")
-        await user.expect_no_message(within=0.2)
+        await user.expect_nothing_else("/start", "Главное меню")
+
+
+async def test_expect_nothing_else_catches_a_late_message_without_a_fixed_wait(
+    emu: BotAPIEmulator, bot: Bot
+) -> None:
+    router = Router()
+
+    @router.message(F.text == "/help")
+    async def help_(message: Message) -> None:
+        await message.answer("Справка")
+
+    @router.message(F.text == "шум")
+    async def noise(message: Message) -> None:
+        await message.answer("Принято")
+        await message.answer("Лишнее")  # the second message that must not go unnoticed
+
+    dp = Dispatcher(events_isolation=SimpleEventIsolation())  # one chat's updates in order
+    dp.include_router(router)
+    user = emu.user(1001, first_name="Иван")
+    async with polling(dp, bot, emu):
+        await user.send("шум")
+        await user.expect("Принято")
+        with pytest.raises(AssertionError, match="Лишнее"):
+            await user.expect_nothing_else("/help", "Справка")
+        user.checkpoint()  # all of that seen: now the chat is quiet
+        reply = await user.expect_nothing_else("/help", "Справка")
+        assert reply.text == "Справка"
 
 
 async def test_expect_timeout_shows_transcript(emu: BotAPIEmulator, bot: Bot) -> None:
@@ -567,6 +597,42 @@ async def test_injected_failures(emu: BotAPIEmulator, bot: Bot) -> None:
     assert (await bot.get_me()).username == "mef_cabinet_bot"
 
 
+async def test_disconnect_after_the_call_and_a_held_call(emu: BotAPIEmulator, bot: Bot) -> None:
+    """DISCONNECT: the message is delivered but the client sees a dropped connection; `hold`
+    keeps a call waiting until released."""
+    user = emu.user(1001, first_name="Иван")
+    await user.send("/start")
+    emu.inject_failure("sendMessage", status=DISCONNECT)
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(1001, "дошло")
+    await user.expect("дошло")
+    gate = emu.hold("sendMessage")
+    sending = asyncio.create_task(bot.send_message(1001, "после паузы"))
+    await emu.wait_for_call("sendMessage")
+    assert not sending.done() and not any(m.text == "после паузы" for m in user.bot_messages)
+    gate.set()
+    assert (await asyncio.wait_for(sending, 5)).text == "после паузы"
+
+
+async def test_other_kinds_of_messages_and_edits(emu: BotAPIEmulator, bot: Bot) -> None:
+    """Stickers, voice, video notes, locations, polls and edits arrive as aiogram parses them."""
+    user = emu.user(1001, first_name="Иван")
+    sent = await user.send("12345")
+    await user.send_sticker()
+    await user.send_voice()
+    await user.send_video()
+    await user.send_video_note()
+    await user.send_location()
+    await user.send_poll("Вопрос?", ["Да", "Нет"])
+    await user.edit(sent, "12346")
+    updates = await bot.get_updates(timeout=1)
+    kinds = [u.message.content_type if u.message else "edited" for u in updates]
+    assert kinds == ["text", "sticker", "voice", "video", "video_note", "location", "poll",
+                     "edited"]  # fmt: skip
+    edited = updates[-1].edited_message
+    assert edited is not None and edited.text == "12346" and edited.edit_date is not None
+
+
 async def test_duplicate_delivery_keeps_update_id(emu: BotAPIEmulator, bot: Bot) -> None:
     user = emu.user(1001)
     await user.send("показания 12345")
@@ -613,6 +679,11 @@ async def tiny_serve(settings: TinySettings, stop_event: asyncio.Event) -> None:
         assert isinstance(query.message, Message)
         await query.message.edit_text("Кнопка нажата")
         await query.bot.send_message(-100500, "Новое обращение: кнопка")  # type: ignore[union-attr]
+
+    @router.message(F.text == "/menu")
+    async def menu(message: Message) -> None:
+        keyboard = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="Отмена")]])
+        await message.answer("Меню внизу", reply_markup=keyboard)
 
     @router.message(F.document)
     async def document(message: Message) -> None:
@@ -681,7 +752,41 @@ async def test_sandbox_chat(tmp_path: Path) -> None:
     lines.put_nowait("7")
     await read_until(output, "Эхо: 7")
     lines.put_nowait("/press 7")
-    await read_until(output, "Нет кнопки с номером 7")
+    await read_until(output, "Нет кнопки 7")
+    lines.put_nowait("/quit")
+    await read_until(output, "Песочница закрыта.")
+    await asyncio.wait_for(sandbox, 5)
+
+
+async def test_sandbox_numbers_only_the_newest_buttons_and_the_keyboard_apart(
+    tmp_path: Path,
+) -> None:
+    """«1» presses a button of the newest message only; the reply keyboard is «к1», «к2»…;
+    the person sees «Запускаю бота…» until the bot is ready, and where its log goes."""
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    output: asyncio.Queue[str] = asyncio.Queue()
+    sandbox = asyncio.create_task(
+        run_sandbox(
+            TinySettings(staff_chat_id=None),
+            input_stream=lines,
+            output_stream=output,
+            serve=tiny_serve,
+            download_dir=tmp_path,
+            log_file=tmp_path / "sandbox.log",
+        )
+    )
+    assert "/staffpress N" in await read_until(output, "/staffpress")  # staff side explained
+    assert str(tmp_path / "sandbox.log") in await read_until(output, "Журнал бота")
+    await read_until(output, "Запускаю бота")
+    await read_until(output, "Бот готов")
+    lines.put_nowait("/start")
+    await read_until(output, "[1] Нажми")
+    lines.put_nowait("/menu")
+    assert "[к1] Отмена" in await read_until(output, "Клавиатура:")
+    lines.put_nowait("1")  # the inline button is on an older message now: sent as text
+    await read_until(output, "Эхо: 1")
+    lines.put_nowait("к1")
+    await read_until(output, "Эхо: Отмена")
     lines.put_nowait("/quit")
     await read_until(output, "Песочница закрыта.")
     await asyncio.wait_for(sandbox, 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -109,11 +110,77 @@ async def test_failures_of_yesterday_do_not_count(session: AsyncSession) -> None
     assert caught.value.attempts_left == 4
 
 
-@given(st.text(max_size=30))
-def test_account_number_normalisation(text: str) -> None:
-    try:
-        number = accounts.normalise_account_number(text)
-    except accounts.BadAccountNumber:
-        return
-    assert number.isdigit() and 4 <= len(number) <= 20
-    assert accounts.normalise_account_number(number) == number
+SEPARATORS = st.sampled_from([" ", "-", " - ", "  ", "\u00a0", "\t", "\u2009"])
+account_digits = st.text(alphabet="0123456789", min_size=4, max_size=20)
+
+
+@st.composite
+def typed_numbers(draw: st.DrawFn) -> tuple[str, str]:
+    """(digits of a valid account number, the same number as a person types it: grouped by
+    spaces or dashes, padded with spaces, sometimes in the digits of another script)."""
+    digits = draw(account_digits)
+    cuts = sorted(draw(st.sets(st.integers(1, len(digits) - 1), max_size=len(digits) - 1)))
+    pieces = [digits[a:b] for a, b in zip([0, *cuts], [*cuts, len(digits)], strict=True)]
+    typed = pieces[0]
+    for piece in pieces[1:]:
+        typed += draw(SEPARATORS) + piece
+    zero = draw(st.sampled_from([ord("0"), 0x0660, 0x06F0, 0xFF10]))  # ASCII, Arabic, full-width
+    typed = "".join(chr(zero + int(c)) if c.isdigit() else c for c in typed)
+    padding = st.text(alphabet=" \t\n\u00a0", max_size=3)
+    return digits, draw(padding) + typed + draw(padding)
+
+
+@given(typed_numbers())
+def test_a_typed_account_number_normalises_to_its_digits(sample: tuple[str, str]) -> None:
+    digits, typed = sample
+    assert accounts.normalise_account_number(typed) == digits
+    assert accounts.normalise_account_number(digits) == digits
+
+
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789 -", max_size=30).filter(
+            lambda t: not 4 <= sum(c.isdigit() for c in t) <= 20
+        ),
+        st.builds(
+            lambda head, junk, tail: head + junk + tail,
+            account_digits,
+            st.characters(exclude_categories=["Nd", "Zs", "Zl", "Zp", "Cc"]).filter(
+                lambda c: c != "-" and not c.isspace()
+            ),
+            st.text(alphabet="0123456789", max_size=5),
+        ),
+    )
+)
+def test_garbage_is_not_an_account_number(text: str) -> None:
+    with pytest.raises(accounts.BadAccountNumber):
+        accounts.normalise_account_number(text)
+
+
+def test_any_text_is_accepted_exactly_when_it_is_4_to_20_digits_and_separators() -> None:
+    """Random text against a rule written out independently; the counter proves that both
+    outcomes were checked many times, not skipped."""
+    outcomes: Counter[str] = Counter()
+
+    @given(
+        st.one_of(
+            typed_numbers().map(lambda sample: sample[1]),
+            st.text(alphabet="0123456789 -\u00a0x.", max_size=25),
+            st.text(max_size=25),
+        )
+    )
+    def check(text: str) -> None:
+        kept = [c for c in text if not (c.isspace() or c == "-")]
+        valid = all(c.isdecimal() for c in kept) and 4 <= len(kept) <= 20
+        try:
+            number = accounts.normalise_account_number(text)
+        except accounts.BadAccountNumber:
+            assert not valid, text
+            outcomes["refused"] += 1
+            return
+        assert valid, text
+        assert number == "".join(str(int(c)) for c in kept)
+        outcomes["accepted"] += 1
+
+    check()
+    assert outcomes["accepted"] >= 20 and outcomes["refused"] >= 20, outcomes

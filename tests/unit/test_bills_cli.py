@@ -141,7 +141,7 @@ async def test_receipts_are_written_once_per_changed_bill(db_url: str, tmp_path:
     assert (no_supplier.returncode, no_supplier.stderr.strip()) == (2, texts.NO_SUPPLIER)
     none_yet = cli(db_url, tmp_path, "receipts", "--period", f"{PERIOD:%Y-%m}", "--out", str(out),
                    **SUPPLIER_ENV)  # fmt: skip
-    assert none_yet.returncode == 1 and "сначала выставьте их" in none_yet.stderr
+    assert none_yet.returncode == 2 and "сначала выставьте их" in none_yet.stderr
     assert cli(db_url, tmp_path, "bill", "--period", f"{PERIOD:%Y-%m}").returncode == 0
     args = ["receipts", "--period", f"{PERIOD:%Y-%m}", "--out", str(out), "--workers", "2"]
     first = cli(db_url, tmp_path, *args, **SUPPLIER_ENV)

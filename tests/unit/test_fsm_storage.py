@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, create_session_factory
 from bot.fsm_storage import SqlAlchemyStorage
-from tests.conftest import REDIS_AVAILABLE, REDIS_URL
+from models import FsmRecord, utcnow
+from tests.conftest import REDIS_AVAILABLE, REDIS_URL, make_settings
 
 
 async def test_database_storage_survives_a_new_engine(db_url: str) -> None:
@@ -70,3 +74,91 @@ async def test_redis_storage_survives_a_new_connection() -> None:
         await storage.set_data(key, {})
     finally:
         await storage.close()
+
+
+async def test_an_abandoned_dialog_expires_and_is_purged(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """What was typed into a dialog left for longer than the TTL is gone: it reads as empty,
+    a later step does not bring it back, and the purge deletes the row (#9 item 8)."""
+    storage = SqlAlchemyStorage(sessions.kw["bind"], sessions, ttl=timedelta(hours=24))
+    old, fresh = (StorageKey(bot_id=1, chat_id=n, user_id=n) for n in (50, 51))
+    for key in (old, fresh):
+        await storage.set_state(key, "Registration:phone")
+        await storage.set_data(key, {"email": "anna@example.ru", "password_hash": "$argon2id$x"})
+    async with sessions() as session:
+        await session.execute(
+            update(FsmRecord)
+            .where(FsmRecord.key.contains(":50:"))
+            .values(updated_at=utcnow() - timedelta(hours=25))
+        )
+        await session.commit()
+    assert await storage.get_state(old) is None and await storage.get_data(old) == {}
+    assert await storage.get_state(fresh) == "Registration:phone"
+    assert await storage.purge() == 1
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(FsmRecord)) == 1
+    # a stale row that the purge has not reached yet is not revived by a new step either
+    await storage.set_data(old, {"email": "anna@example.ru"})
+    async with sessions() as session:
+        await session.execute(update(FsmRecord).values(updated_at=utcnow() - timedelta(days=2)))
+        await session.commit()
+    await storage.set_state(old, "Login:email")
+    assert await storage.get_state(old) == "Login:email"
+    assert await storage.get_data(old) == {}
+
+
+@pytest.mark.skipif(not REDIS_AVAILABLE, reason=f"Redis is not reachable at {REDIS_URL}")
+async def test_redis_dialog_keys_expire_after_the_ttl() -> None:
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    from bot.app import build_storage
+
+    settings = make_settings(Path("/tmp"), "sqlite+aiosqlite://", redis_url=REDIS_URL,
+                             dialog_ttl_hours=3)  # fmt: skip
+    key = StorageKey(bot_id=random.randint(10**8, 10**9), chat_id=7, user_id=7)
+    storage = build_storage(settings, None, None)  # type: ignore[arg-type]
+    assert isinstance(storage, RedisStorage)
+    try:
+        await storage.set_state(key, "Registration:email")
+        await storage.set_data(key, {"full_name": "Петрова Анна"})
+        for destiny in ("state", "data"):
+            ttl = await storage.redis.ttl(storage.key_builder.build(key, destiny))
+            assert 3 * 3600 - 60 < ttl <= 3 * 3600
+    finally:
+        await storage.set_state(key, None)
+        await storage.set_data(key, {})
+        await storage.close()
+
+
+async def test_the_hourly_job_purges_dialogs_and_registration_data(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """scheduler/maintenance.py: one run forgets abandoned dialogs and expired registrations."""
+    from types import SimpleNamespace
+
+    from bot.clock import FrozenClock
+    from models import PendingRegistration
+    from scheduler.maintenance import purge_expired
+
+    settings = make_settings(tmp_path, "sqlite+aiosqlite://", dialog_ttl_hours=24)
+    clock = FrozenClock(settings.zone, utcnow() + timedelta(days=3))
+    storage = SqlAlchemyStorage(sessions.kw["bind"], sessions, ttl=settings.dialog_ttl)
+    await storage.set_state(StorageKey(bot_id=1, chat_id=60, user_id=60), "Registration:email")
+    async with sessions() as session:
+        session.add(
+            PendingRegistration(
+                token_hash="a" * 64, code_hash="b" * 64, email="anna@example.ru",
+                phone="+79991234567", surname="Петрова", name="Анна", password_hash="x",
+                consent_version="2026-01", consent_at=utcnow(), telegram_user_id=60,
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )  # fmt: skip
+        await session.commit()
+    runtime = SimpleNamespace(
+        extras={"clock": clock}, storage=storage, settings=settings, sessions=sessions
+    )
+    await purge_expired(runtime)  # type: ignore[arg-type]
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(FsmRecord)) == 0
+        assert await session.scalar(select(func.count()).select_from(PendingRegistration)) == 0

@@ -16,7 +16,6 @@ from services.readings import (
     TooManyDecimals,
     TooManyDigits,
     WindowPosition,
-    capacity,
     classify,
     consumption_between,
     is_rollover,
@@ -61,7 +60,7 @@ def test_any_spelling_of_a_valid_value_parses_back(
 ) -> None:
     digits, value = sample
     value = value.quantize(Decimal(1).scaleb(-places)) if places < 2 else value
-    assume(value < capacity(digits))
+    assume(value < 10**digits)  # rounding 9999,99 to «10000» overflows a 4-digit meter
     typed = padding + spell(value, comma=comma, group=group, places=places) + padding
     assert parse_reading(typed, digits) == value
 
@@ -105,7 +104,7 @@ def test_garbage_is_refused_or_parsed_never_crashes(text: str) -> None:
         value = parse_reading(text, 9)
     except (NotANumber, TooManyDecimals, TooManyDigits):
         return
-    assert Decimal(0) <= value < capacity(9)
+    assert Decimal(0) <= value < 10**9
     assert value == value.quantize(Decimal("0.01"))
 
 
@@ -151,39 +150,98 @@ def test_examples(text: str, expected: str) -> None:
     assert parse_reading(text, 5) == Decimal(expected)
 
 
-@given(st.data())
-def test_never_decreasing_values_give_their_difference(data: st.DataObject) -> None:
-    digits, previous = data.draw(meter_values())
-    _, value = data.draw(meter_values(digits))
-    assume(value >= previous)
-    consumption, warnings = classify(value, previous, digits, None)
-    assert consumption == value - previous
+@given(meter_values(), st.integers(min_value=0, max_value=10**11))
+def test_never_decreasing_values_give_their_difference(
+    sample: tuple[int, Decimal], extra_cents: int
+) -> None:
+    digits, previous = sample
+    used = min(Decimal(extra_cents).scaleb(-2), 10**digits - Decimal("0.01") - previous)
+    consumption, warnings = classify(previous + used, previous, digits, None)
+    assert consumption == used
     assert Caution.ROLLOVER not in warnings
+    assert consumption_between(previous, previous + used, digits) == used
 
 
-@given(st.data())
-def test_a_lower_value_is_a_rollover_or_refused(data: st.DataObject) -> None:
-    digits, previous = data.draw(meter_values())
-    _, value = data.draw(meter_values(digits))
-    assume(value < previous)
-    top = capacity(digits)
-    if previous >= top * Decimal("0.9") and value < top * Decimal("0.1"):
-        consumption, warnings = classify(value, previous, digits, None)
-        assert Caution.ROLLOVER in warnings
-        assert consumption == top - previous + value
-        assert consumption is not None and 0 < consumption <= top * Decimal("0.2")
-    else:
-        with pytest.raises(ReadingTooLow) as error:
-            classify(value, previous, digits, None)
-        assert error.value.previous == previous
+# A counter "goes through zero" when it showed a value in the top tenth of its range and now
+# shows one in the bottom tenth: for 5 digits, from 90 000,00–99 999,99 to 0,00–9 999,99.
+# The scenarios below are built from the kWh run before and after zero, in whole cents, so the
+# expected consumption is their sum — never the implementation's formula.
 
 
-@given(st.data())
-def test_consumption_is_never_negative(data: st.DataObject) -> None:
-    digits, previous = data.draw(meter_values())
-    _, value = data.draw(meter_values(digits))
-    assume(value >= previous or is_rollover(previous, value, digits))
-    assert consumption_between(previous, value, digits) >= 0
+@st.composite
+def through_zero(draw: st.DrawFn) -> tuple[int, Decimal, Decimal, Decimal]:
+    """(digits, previous, value, kWh used) for a counter that rolled over."""
+    digits = draw(digit_counts)
+    tenth_cents = 10**digits * 100 // 10  # a tenth of the range, in cents
+    before = draw(st.integers(min_value=1, max_value=tenth_cents))  # cents left to zero
+    after = draw(st.integers(min_value=0, max_value=tenth_cents - 1))  # cents shown after zero
+    previous = Decimal(10**digits * 100 - before).scaleb(-2)
+    return digits, previous, Decimal(after).scaleb(-2), Decimal(before + after).scaleb(-2)
+
+
+@given(through_zero())
+def test_a_counter_through_zero_gives_the_kwh_before_and_after_zero(
+    case: tuple[int, Decimal, Decimal, Decimal],
+) -> None:
+    digits, previous, value, used = case
+    consumption, warnings = classify(value, previous, digits, None)
+    assert Caution.ROLLOVER in warnings
+    assert consumption == used
+    assert consumption_between(previous, value, digits) == used
+    assert is_rollover(previous, value, digits)
+
+
+@st.composite
+def lower_but_not_through_zero(draw: st.DrawFn) -> tuple[int, Decimal, Decimal]:
+    """(digits, previous, value): lower than before, and not the top tenth → the bottom tenth."""
+    digits = draw(digit_counts)
+    full_cents, tenth_cents = 10**digits * 100, 10**digits * 100 // 10
+    if draw(st.booleans()):  # the previous value was not near the top
+        previous = draw(st.integers(min_value=1, max_value=full_cents - tenth_cents - 1))
+        value = draw(st.integers(min_value=0, max_value=previous - 1))
+    else:  # near the top, but the new value is not near zero
+        previous = draw(
+            st.integers(min_value=full_cents - tenth_cents + 1, max_value=full_cents - 1)
+        )
+        value = draw(st.integers(min_value=tenth_cents, max_value=previous - 1))
+    return digits, Decimal(previous).scaleb(-2), Decimal(value).scaleb(-2)
+
+
+@given(lower_but_not_through_zero())
+def test_a_lower_value_that_is_not_a_pass_through_zero_is_refused(
+    case: tuple[int, Decimal, Decimal],
+) -> None:
+    digits, previous, value = case
+    assert not is_rollover(previous, value, digits)
+    with pytest.raises(ReadingTooLow) as error:
+        classify(value, previous, digits, None)
+    assert error.value.previous == previous
+
+
+@pytest.mark.parametrize(
+    ("digits", "previous", "value", "used"),
+    [
+        (5, "90000.00", "9999.99", "19999.99"),  # both ends of the tenths
+        (5, "99999.99", "0.00", "0.01"),
+        (5, "99999.99", "9999.99", "10000.00"),
+        (4, "9000.00", "0.00", "1000.00"),
+        (6, "999950.00", "49.50", "99.50"),
+        (9, "999999999.99", "0.01", "0.02"),
+        (5, "89999.99", "0.00", None),  # not from the top tenth
+        (5, "90000.00", "10000.00", None),  # not into the bottom tenth
+        (4, "8999.99", "899.99", None),
+        (6, "500000.00", "100.00", None),
+    ],
+)
+def test_pass_through_zero_boundaries(
+    digits: int, previous: str, value: str, used: str | None
+) -> None:
+    if used is None:
+        with pytest.raises(ReadingTooLow):
+            classify(Decimal(value), Decimal(previous), digits, None)
+        return
+    consumption, warnings = classify(Decimal(value), Decimal(previous), digits, None)
+    assert consumption == Decimal(used) and Caution.ROLLOVER in warnings
 
 
 @given(

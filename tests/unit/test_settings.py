@@ -104,3 +104,29 @@ def test_bare_command_lists_subcommands() -> None:
     assert result.returncode == 0
     for command in ("run", "sandbox", "demo-data", "import-registry", "export-readings"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("smtp_port", "smtp", "ожидается целое число"),
+        ("max_upload_mb", "50", "ожидается число не больше 20"),
+        ("max_concurrent_updates", "0", "ожидается число не меньше 1"),
+        ("smtp_security", "ssl", "допустимые значения: starttls, tls, none"),
+        ("captcha_enabled", "maybe", "ожидается true или false"),
+        ("log_level", "loud", "допустимые значения: DEBUG, INFO, WARNING, ERROR"),
+        ("bot_token", "123", "ожидается токен вида"),
+        ("webhook_secret", "a b", "допустимо от 1 до 256 символов"),
+    ],
+)
+def test_pydantic_reasons_are_in_russian(field: str, value: str, reason: str) -> None:
+    """Once «Input should be less than or equal to 20» in a Russian line."""
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None, **{field: value})
+    assert reason in str(error.value)
+    assert not any(word in str(error.value) for word in ("Input", "should", "valid"))
+
+
+def test_case_of_enumerations_does_not_matter() -> None:
+    settings = load_settings(_env_file=None, log_level="debug", smtp_security="STARTTLS")
+    assert (settings.log_level, settings.smtp_security) == ("DEBUG", "starttls")
