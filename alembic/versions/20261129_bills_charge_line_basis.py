@@ -1,7 +1,7 @@
 """bills: basis of a charge line (reading, average, correction) and the period it corrects
 
 Revision ID: 20261129_bills
-Revises: 20261129_payments
+Revises: 20261129_auth
 Create Date: 2026-11-29 20:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '20261129_bills'
-down_revision: str | None = '20261129_payments'
+down_revision: str | None = '20261129_auth'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
