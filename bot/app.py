@@ -35,6 +35,7 @@ from handlers import feature_routers
 from handlers.staff import StaffDirectory
 from services.captcha import Captcha
 from services.mailer import Mailer
+from services.receipts import ReceiptCache
 from services.yookassa_api import YooKassaGateway
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: A
     extras.setdefault("mailer", Mailer(settings))
     extras.setdefault("captcha", Captcha())
     extras.setdefault("staff", StaffDirectory(settings))
+    extras.setdefault("receipts_cache", ReceiptCache())
     extras.setdefault("yookassa", build_yookassa(settings))
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)

@@ -6,12 +6,22 @@ import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from services.receipts import Supplier
 
 OFFICIAL_API_URL = "https://api.telegram.org"
 YOOKASSA_API_URL = "https://api.yookassa.ru/v3"
@@ -76,6 +86,17 @@ class Settings(BaseSettings):
     # Uploads (documents, attachments, meter photos).
     upload_dir: Path = Path("data/uploads")
     max_upload_mb: int = Field(default=20, ge=1, le=20)
+
+    # Bills and receipts: the day of the next month a bill is due, the supplier's requisites
+    # printed on receipts and in their payment QR code (all of them, or none: no receipts).
+    bill_due_day: int = Field(default=10, ge=1, le=28)
+    supplier_name: str | None = Field(default=None, max_length=160)
+    supplier_inn: str | None = None
+    supplier_kpp: str | None = None
+    supplier_account: str | None = None
+    supplier_bank: str | None = Field(default=None, max_length=45)
+    supplier_bic: str | None = None
+    supplier_corr_account: str | None = None
 
     # Online payment: Telegram Payments (provider token) and/or a YooKassa payment link.
     payment_provider_token: SecretStr | None = None
@@ -164,6 +185,87 @@ class Settings(BaseSettings):
             raise ValueError("ожидается диапазон дней месяца, например 15-25")
         return f"{int(match[1])}-{int(match[2])}"
 
+    @field_validator("supplier_inn")
+    @classmethod
+    def _inn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{10}|\d{12}", value.strip()):
+            raise ValueError("ИНН — 10 цифр (организация) или 12 цифр (ИП)")
+        return value.strip() if value else value
+
+    @field_validator("supplier_kpp")
+    @classmethod
+    def _kpp(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}[\dA-Z]{2}\d{3}", value.strip()):
+            raise ValueError("КПП — 9 знаков, например 744401001")
+        return value.strip() if value else value
+
+    @field_validator("supplier_bic")
+    @classmethod
+    def _bic(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{9}", value.strip()):
+            raise ValueError("БИК — 9 цифр, например 047501602")
+        return value.strip() if value else value
+
+    @field_validator("supplier_account", "supplier_corr_account")
+    @classmethod
+    def _bank_account(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{20}", value.strip()):
+            raise ValueError("номер счёта — 20 цифр")
+        return value.strip() if value else value
+
+    @model_validator(mode="after")
+    def _supplier_complete(self) -> Self:
+        fields = {
+            "supplier_name": self.supplier_name,
+            "supplier_inn": self.supplier_inn,
+            "supplier_kpp": self.supplier_kpp,
+            "supplier_account": self.supplier_account,
+            "supplier_bank": self.supplier_bank,
+            "supplier_bic": self.supplier_bic,
+            "supplier_corr_account": self.supplier_corr_account,
+        }
+        missing = [name.upper() for name, value in fields.items() if not value]
+        if 0 < len(missing) < len(fields):
+            raise ValueError(
+                f"реквизиты поставщика задаются все вместе, не хватает: {', '.join(missing)}"
+            )
+        if self.supplier_bic and self.supplier_account and self.supplier_corr_account:
+            if not _account_key_ok(self.supplier_bic[-3:], self.supplier_account):
+                raise ValueError(
+                    "SUPPLIER_ACCOUNT не сходится с SUPPLIER_BIC (контрольный разряд): "
+                    "проверьте номер расчётного счёта и БИК"
+                )
+            if not _account_key_ok("0" + self.supplier_bic[4:6], self.supplier_corr_account):
+                raise ValueError(
+                    "SUPPLIER_CORR_ACCOUNT не сходится с SUPPLIER_BIC (контрольный разряд): "
+                    "проверьте корреспондентский счёт и БИК"
+                )
+        return self
+
+    def supplier(self) -> Supplier | None:
+        """The requisites printed on receipts, or None when the operator has not set them."""
+        from services.receipts import Supplier
+
+        if not (
+            self.supplier_name
+            and self.supplier_inn
+            and self.supplier_kpp
+            and self.supplier_account
+            and self.supplier_bank
+            and self.supplier_bic
+            and self.supplier_corr_account
+        ):
+            return None
+        return Supplier(
+            name=self.supplier_name,
+            inn=self.supplier_inn,
+            kpp=self.supplier_kpp,
+            account=self.supplier_account,
+            bank=self.supplier_bank,
+            bic=self.supplier_bic,
+            corr_account=self.supplier_corr_account,
+        )
+
     @field_validator("payment_provider_token")
     @classmethod
     def _provider_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -240,6 +342,13 @@ class Settings(BaseSettings):
         return "/telegram/webhook"
 
 
+def _account_key_ok(bic_part: str, account: str) -> bool:
+    """The Bank of Russia's control digit of a 20-digit account number, keyed by the BIC."""
+    weights = (7, 1, 3) * 8
+    digits = bic_part + account
+    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 10 == 0
+
+
 def _int_between(value: object, low: int, high: int) -> int:
     """A whole number in [low, high], with the reason in Russian otherwise."""
     try:
@@ -291,7 +400,7 @@ def _reason(error: ErrorDetails) -> str:
 
 
 def _describe(error: ErrorDetails) -> str:
-    field = str(error["loc"][0]) if error["loc"] else "?"
+    field = str(error["loc"][0]) if error["loc"] else "supplier_*"  # the requisites together
     text = f"{field.upper()} — {_reason(error)}"
     value = error.get("input")
     if field not in SECRET_FIELDS and isinstance(value, str) and len(value) <= 80:

@@ -15,8 +15,15 @@ def feature_routers() -> list[Router]:
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, contracts, payments, readings
+    from handlers import accounts, auth, bills, contracts, payments, readings
 
     # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
     # auth's catch-all deep link handler.
-    return [payments.router, auth.router, accounts.router, contracts.router, readings.router]
+    return [
+        payments.router,
+        auth.router,
+        accounts.router,
+        contracts.router,
+        readings.router,
+        bills.router,
+    ]

@@ -11,7 +11,7 @@ from models.appeals import (
 )
 from models.audit import AuditEvent
 from models.base import Base, utcnow
-from models.billing import Charge, ChargeLine, Payment, PaymentChannel, PaymentStatus
+from models.billing import Charge, ChargeLine, LineBasis, Payment, PaymentChannel, PaymentStatus
 from models.contracts import ApplicationStatus, ContractApplication, ContractDocument, ObjectType
 from models.files import StoredFile
 from models.fsm import FsmRecord
@@ -45,6 +45,7 @@ __all__ = [
     "ContractDocument",
     "EmailToken",
     "FsmRecord",
+    "LineBasis",
     "Login",
     "MessageDirection",
     "Meter",

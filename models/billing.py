@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 
 class Charge(CreatedAtMixin, Base):
-    """A monthly bill (счёт) of an account: one per account and period."""
+    """A monthly bill (счёт) of an account: one per account and period, never rewritten.
+
+    `created_at` is the moment of issue: payments credited after it count toward this bill
+    until the next one is issued (services.billing.bill_statuses).
+    """
 
     __tablename__ = "charges"
     __table_args__ = (UniqueConstraint("account_id", "period"),)
@@ -47,20 +51,43 @@ class Charge(CreatedAtMixin, Base):
     lines: Mapped[list[ChargeLine]] = relationship(order_by="ChargeLine.id")
 
 
+class LineBasis(enum.StrEnum):
+    READING = "reading"  # by the accepted reading of the period
+    AVERAGE = "average"  # «по среднему»: no reading this period
+    CORRECTION = "correction"  # перерасчёт of earlier periods after a reading arrived or changed
+
+
 class ChargeLine(Base):
-    """One meter zone of a bill: consumption × tariff."""
+    """One meter zone of a bill: consumption × tariff.
+
+    The lines of one meter zone form a chain across bills: each line starts where the previous
+    one ended (`previous_value` = the earlier line's `current_value`), so corrections never
+    rewrite an issued bill, they add a line to the next one.
+    """
 
     __tablename__ = "charge_lines"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id", ondelete="CASCADE"), index=True)
-    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id", ondelete="SET NULL"))
+    meter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meters.id", ondelete="SET NULL"), index=True
+    )
     zone: Mapped[int] = mapped_column(SmallInteger)
     previous_value: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     current_value: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     consumption: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     price: Mapped[Decimal] = mapped_column(Numeric(10, 4))
     amount: Mapped[Decimal]
+    basis: Mapped[LineBasis] = mapped_column(
+        Enum(
+            LineBasis, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=LineBasis.READING,
+        server_default=LineBasis.READING.value,
+    )
+    corrects_period: Mapped[date | None] = mapped_column(
+        comment="for a correction: the period whose reading it settles"
+    )
 
 
 def _values(enum_cls: type[enum.Enum]) -> list[str]:

@@ -12,11 +12,13 @@ if TYPE_CHECKING:
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=runtime.settings.zone)
+    from scheduler.billing import register as register_billing
     from scheduler.maintenance import register as register_maintenance
     from scheduler.outbox import register as register_outbox
     from scheduler.payments import register as register_payments
 
     register_outbox(scheduler, runtime)
+    register_billing(scheduler, runtime)
     register_payments(scheduler, runtime)
     register_maintenance(scheduler, runtime)
     return scheduler

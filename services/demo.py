@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -15,8 +15,12 @@ from models import (
     AccountLink,
     Charge,
     ChargeLine,
+    LineBasis,
     Login,
     Meter,
+    Payment,
+    PaymentChannel,
+    PaymentStatus,
     Reading,
     ReadingSource,
     ReadingStatus,
@@ -216,6 +220,7 @@ def _readings(
                     meter_id=meter.id, zone=zone, previous_value=previous,
                     current_value=values[zone - 1], consumption=consumption, price=price,
                     amount=(consumption * price).quantize(CENT),
+                    basis=LineBasis.AVERAGE if estimated else LineBasis.READING,
                 )
             )  # fmt: skip
 
@@ -226,15 +231,28 @@ async def _bills(
     account: Account,
     lines_by_period: dict[date, list[ChargeLine]],
 ) -> Decimal:
-    """One bill a month; most months the previous bill was paid in full. Returns the debt."""
+    """One bill a month, issued the day after the reading window (as the billing run does);
+    most months the previous bill was paid in full a few days after it came. Returns the debt."""
     balance = Decimal(0)
+    previous: Charge | None = None
     for period, lines in sorted(lines_by_period.items()):
         charged = sum((line.amount for line in lines), Decimal(0))
         paid = balance if rng.random() < 0.85 else Decimal(0)
+        issued_at = datetime(period.year, period.month, 26, tzinfo=UTC)
+        if paid > 0:
+            session.add(
+                Payment(
+                    account_id=account.id, charge_id=previous.id if previous else None,
+                    amount=paid, channel=PaymentChannel.TELEGRAM,
+                    status=PaymentStatus.SUCCEEDED, payload=f"demo-{account.number}-{period:%Y%m}",
+                    paid_at=datetime(period.year, period.month, rng.randint(2, 14), tzinfo=UTC),
+                )
+            )  # fmt: skip
         charge = Charge(
             account_id=account.id, period=period, number=f"{account.number}-{period:%Y%m}",
             opening_balance=balance, charged=charged, paid=paid,
             total_due=balance - paid + charged, due_date=shift(period, 1).replace(day=10),
+            created_at=issued_at,
         )  # fmt: skip
         session.add(charge)
         await session.flush()
@@ -242,6 +260,7 @@ async def _bills(
             line.charge_id = charge.id
             session.add(line)
         balance = charge.total_due
+        previous = charge
     return balance
 
 

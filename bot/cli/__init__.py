@@ -13,7 +13,17 @@ import logging
 import sys
 from types import ModuleType
 
-from bot.cli import demo_data, export_readings, import_registry, migrate, run, sandbox
+from bot.cli import (
+    bill,
+    demo_data,
+    export_readings,
+    import_registry,
+    migrate,
+    receipts,
+    run,
+    sandbox,
+    tariffs,
+)
 from bot.cli.arguments import RussianArgumentParser
 from bot.db import explain_error
 from bot.logs import setup_logging
@@ -29,6 +39,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     import_registry,
     export_readings,
+    tariffs,
+    bill,
+    receipts,
 )
 
 
