@@ -35,6 +35,7 @@ from models import (
     PaymentChannel,
     PaymentStatus,
 )
+from services import billing
 from services.errors import DomainError, NotFound
 from services.notifications import enqueue
 from services.yookassa_api import (
@@ -205,27 +206,9 @@ class Due:
     due_date: date | None = None
 
 
-async def bill_remaining(session: AsyncSession, charge: Charge, balance: Decimal) -> Decimal:
-    """What is left to pay of a bill. Bills are cumulative («Итого к оплате» includes the debt
-    carried over), so the latest bill's remainder is simply what the account owes; an older
-    bill's is its total minus the payments made for it, and never more than the account owes
-    (a later payment may have covered it)."""
-    owed = max(balance, Decimal(0))
-    latest = await session.scalar(
-        select(Charge.id)
-        .where(Charge.account_id == charge.account_id)
-        .order_by(Charge.period.desc())
-        .limit(1)
-    )
-    if latest == charge.id:
-        return owed.quantize(CENT)
-    paid = await session.scalar(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(
-            Payment.charge_id == charge.id, Payment.status == PaymentStatus.SUCCEEDED
-        )
-    )
-    remaining = Decimal(charge.total_due) - Decimal(paid or 0)
-    return max(Decimal(0), min(remaining, owed)).quantize(CENT)
+async def bill_remaining(session: AsyncSession, charge: Charge) -> Decimal:
+    """What is left to pay of a bill, by the one rule «Счета» shows (services.billing)."""
+    return await billing.remaining_due(session, charge.id)
 
 
 async def _account(session: AsyncSession, account_id: int) -> Account:
@@ -255,7 +238,7 @@ async def due_for_bill(session: AsyncSession, account_id: int, charge_id: int) -
     charge = await session.get(Charge, charge_id)
     if charge is None or charge.account_id != account_id:
         raise BillNotFound(str(charge_id))
-    return _due(account, await bill_remaining(session, charge, Decimal(account.balance)), charge)
+    return _due(account, await bill_remaining(session, charge), charge)
 
 
 async def current_due(session: AsyncSession, account_id: int, charge_id: int | None) -> Decimal:
@@ -264,7 +247,7 @@ async def current_due(session: AsyncSession, account_id: int, charge_id: int | N
     charge = await session.get(Charge, charge_id) if charge_id is not None else None
     if charge is None:
         return max(balance, Decimal(0)).quantize(CENT)
-    return await bill_remaining(session, charge, balance)
+    return await bill_remaining(session, charge)
 
 
 def _due(account: Account, amount_due: Decimal, charge: Charge | None) -> Due:

@@ -27,7 +27,7 @@ from models import (
     PaymentChannel,
     PaymentStatus,
 )
-from services import payments
+from services import billing, payments
 from services.yookassa_api import ProviderUnavailable, YooKassaGateway
 from tests.fake_yookassa import FakeYooKassa
 
@@ -64,7 +64,7 @@ async def household(
     due = Decimal(total_due or balance)
     charge = Charge(account_id=account.id, period=NOVEMBER, number=f"{number}-202611",
                     opening_balance=Decimal(0), charged=due, paid=Decimal(0), total_due=due,
-                    due_date=date(2026, 12, 10))  # fmt: skip
+                    due_date=date(2026, 12, 10), created_at=NOW - timedelta(days=1))  # fmt: skip
     session.add(charge)
     await session.commit()
     return Household(login.id, account.id, charge.id)
@@ -211,30 +211,36 @@ async def test_due_is_the_positive_balance_named_after_the_latest_unpaid_bill(
     assert due.amount_due == 0 and due.charge_id is None and due.balance == Decimal("-50.00")
 
 
-async def test_the_latest_bill_is_what_is_owed_an_older_one_what_is_left_of_it(
-    session: AsyncSession,
-) -> None:
+async def test_a_bills_remainder_is_what_the_bills_section_shows(session: AsyncSession) -> None:
+    """One rule for «Счета» and «Оплатить»: a payment counts toward the bill that was latest
+    when it was paid, and the older debt carried into it is settled first."""
     home = await household(session, balance="1000.00")
+    november = await session.get(Charge, home.charge_id)
+    assert november is not None
+    november.opening_balance, november.charged = Decimal(300), Decimal(700)
+    november.created_at = NOW - timedelta(days=5)
     october = Charge(account_id=home.account_id, period=date(2026, 10, 1), number="7400000001-202610",
                      opening_balance=Decimal(0), charged=Decimal(300), paid=Decimal(0),
-                     total_due=Decimal(300), due_date=date(2026, 11, 10))  # fmt: skip
+                     total_due=Decimal(300), due_date=date(2026, 11, 10),
+                     created_at=NOW - timedelta(days=35))  # fmt: skip
     session.add(october)
     await session.commit()
-    paid = await start(session, home, "100.00", key="o" * 32, charge=False)
-    await session.execute(update(Payment).values(charge_id=october.id))
-    await session.commit()
+
+    async def remainders() -> tuple[Decimal, Decimal]:
+        shown = []
+        for charge_id in (october.id, home.charge_id):
+            due = await payments.due_for_bill(session, home.account_id, charge_id)
+            assert due.amount_due == await billing.remaining_due(session, charge_id)
+            shown.append(due.amount_due)
+        return shown[0], shown[1]
+
+    assert await remainders() == (Decimal(300), Decimal(1000))
+    paid = await start(session, home, "900.00", key="o" * 32)  # after November was issued
     await credit(session, paid)
-    assert (await payments.due_for_bill(session, home.account_id, october.id)).amount_due == 200
-    latest = await payments.due_for_bill(session, home.account_id, home.charge_id)
-    assert latest.amount_due == Decimal("900.00")  # the November bill carries everything owed
-    # An advance lowers the debt below what is left of October: the debt caps it.
-    advance = await start(session, home, "750.00", key="a" * 32, charge=False)
-    await credit(session, advance, "tg-2")
-    assert (await payments.due_for_bill(session, home.account_id, october.id)).amount_due == 150
-    assert (await payments.due_for_bill(session, home.account_id, home.charge_id)).amount_due == 150
-    last = await start(session, home, "200.00", key="l" * 32)
-    await credit(session, last, "tg-3")
-    assert (await payments.due_for_bill(session, home.account_id, october.id)).amount_due == 0
+    assert await remainders() == (Decimal(0), Decimal(100))  # October's debt went first
+    last = await start(session, home, "100.00", key="l" * 32)
+    await credit(session, last, "tg-2")
+    assert await remainders() == (Decimal(0), Decimal(0))
     assert (await payments.due_for_account(session, home.account_id)).amount_due == 0
     with pytest.raises(payments.BillNotFound):
         await payments.due_for_bill(session, home.account_id, home.charge_id + 100)

@@ -46,7 +46,7 @@ def decode_qr(data: bytes) -> str:
     found = zxingcpp.read_barcodes(image)
     qr = [code for code in found if code.format == zxingcpp.BarcodeFormat.QRCode]
     assert len(qr) == 1, f"expected one QR code, found {found}"
-    return qr[0].text
+    return str(qr[0].text)
 
 
 def plain(text: str) -> str:
