@@ -130,10 +130,25 @@ async def latest_bill(cabinet: Cabinet, account_id: int) -> Charge:
 
 
 async def set_balance(cabinet: Cabinet, account_id: int, balance: Decimal) -> None:
+    """The account owes `balance`, and its latest bill agrees (as a billing run leaves them):
+    what is left of that bill after the payments made since it was issued is the debt."""
     async with cabinet.sessions() as session:
         await session.execute(
             update(Account).where(Account.id == account_id).values(balance=balance)
         )
+        latest = await session.scalar(
+            select(Charge).where(Charge.account_id == account_id).order_by(Charge.period.desc())
+        )
+        if latest is not None:
+            paid_since = await session.scalar(
+                select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                    Payment.account_id == account_id,
+                    Payment.status == PaymentStatus.SUCCEEDED,
+                    Payment.paid_at > latest.created_at,
+                )
+            )
+            latest.total_due = max(balance, Decimal(0)) + Decimal(paid_since or 0)
+            latest.charged = latest.total_due - latest.opening_balance
         await session.commit()
 
 
