@@ -36,6 +36,7 @@ from handlers.staff import StaffDirectory
 from services.captcha import Captcha
 from services.mailer import Mailer
 from services.receipts import ReceiptCache
+from services.sms import SmsGateway, build_sms_gateway
 from services.yookassa_api import YooKassaGateway
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class Runtime:
     storage_engine: AsyncEngine | None = None
 
     async def close(self) -> None:
+        sms = self.extras.get("sms")
+        if sms is not None:
+            await sms.close()
         release_routers(self.dispatcher)
         await self.dispatcher.fsm.close()
         await self.bot.session.close()
@@ -191,6 +195,14 @@ def build_yookassa(settings: Settings) -> YooKassaGateway | None:
     )
 
 
+def build_sms(settings: Settings) -> SmsGateway:
+    """The SMS provider of SMS_API_URL, or a gateway that only logs."""
+    key = settings.sms_api_key.get_secret_value() if settings.sms_api_key else None
+    return build_sms_gateway(
+        settings.sms_api_url, key, settings.sms_sender, settings.sms_timeout_seconds
+    )
+
+
 def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: Any) -> Runtime:
     """Everything one bot needs; `extras` reach handlers as keyword arguments (DI)."""
     extras["clock"] = clock or Clock(settings.zone)
@@ -199,6 +211,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, **extras: A
     extras.setdefault("staff", StaffDirectory(settings))
     extras.setdefault("receipts_cache", ReceiptCache())
     extras.setdefault("yookassa", build_yookassa(settings))
+    extras.setdefault("sms", build_sms(settings))
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
     storage_engine = None if settings.redis_url else create_engine(settings.database_url)

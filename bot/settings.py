@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
@@ -36,6 +36,7 @@ SECRET_FIELDS = frozenset(
         "smtp_password",
         "payment_provider_token",
         "yookassa_secret_key",
+        "sms_api_key",
     }
 )
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
@@ -110,7 +111,20 @@ class Settings(BaseSettings):
     payment_max_amount: Decimal = Decimal("100000.00")
     payment_vat_code: int = Field(default=1, ge=1, le=12)
 
-    @field_validator("telegram_api_url", "webhook_url", "yookassa_api_url", "yookassa_return_url")
+    # Pushed notifications: when reading reminders go out, how fast the outbox sends.
+    reading_reminder_time: str = "10:00"
+    outbox_rate: int = Field(default=30, ge=1, le=30)
+    outbox_lease_seconds: int = Field(default=120, ge=1, le=3600)
+
+    # SMS (reminders and bills for subscribers who chose SMS); without SMS_API_URL only logged.
+    sms_api_url: str | None = None
+    sms_api_key: SecretStr | None = None
+    sms_sender: str = Field(default="MEF", max_length=11)
+    sms_timeout_seconds: int = Field(default=10, ge=1, le=60)
+
+    @field_validator(
+        "telegram_api_url", "webhook_url", "yookassa_api_url", "yookassa_return_url", "sms_api_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -176,6 +190,14 @@ class Settings(BaseSettings):
     @classmethod
     def _dialog_hours(cls, value: object) -> int:
         return _int_between(value, 1, 720)
+
+    @field_validator("reading_reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        match = re.fullmatch(r"\s*(\d{1,2})[:.](\d{2})\s*", value)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError("ожидается время ЧЧ:ММ, например 10:00")
+        return f"{int(match[1]):02d}:{match[2]}"
 
     @field_validator("reading_window")
     @classmethod
@@ -332,6 +354,11 @@ class Settings(BaseSettings):
     def reading_window_days(self) -> tuple[int, int]:
         first, last = self.reading_window.split("-")
         return int(first), int(last)
+
+    @property
+    def reminder_time(self) -> time:
+        hours, minutes = self.reading_reminder_time.split(":")
+        return time(int(hours), int(minutes))
 
     @property
     def dialog_ttl(self) -> timedelta:

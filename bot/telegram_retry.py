@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -32,6 +35,20 @@ log = logging.getLogger(__name__)
 # Methods whose repetition changes nothing: safe to resend even when the first try may have
 # reached Telegram.
 IDEMPOTENT = frozenset({"setMyCommands", "setWebhook", "deleteWebhook", "deleteMyCommands"})
+
+# Set by a caller that handles 429, 5xx and network errors itself (the outbox sender pauses
+# all its sends on a 429, which a per-request wait here would not do).
+_caller_retries: ContextVar[bool] = ContextVar("caller_retries", default=False)
+
+
+@contextmanager
+def caller_handles_errors() -> Iterator[None]:
+    """Requests made inside are not retried by the middleware: errors reach the caller at once."""
+    token = _caller_retries.set(True)
+    try:
+        yield
+    finally:
+        _caller_retries.reset(token)
 
 
 def never_reached_telegram(exc: TelegramNetworkError) -> bool:
@@ -63,7 +80,8 @@ class RetryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if method.__api_method__ == "getUpdates":  # the polling loop has its own backoff
+        if method.__api_method__ == "getUpdates" or _caller_retries.get():
+            # The polling loop and the outbox sender have their own backoff.
             return await make_request(bot, method)
         name = method.__api_method__
         delay = self.base_delay

@@ -15,7 +15,7 @@ def feature_routers() -> list[Router]:
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, bills, contracts, payments, readings
+    from handlers import accounts, auth, bills, contracts, notifications, payments, readings
 
     # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
     # auth's catch-all deep link handler.
@@ -26,4 +26,5 @@ def _features() -> list[Router]:
         contracts.router,
         readings.router,
         bills.router,
+        notifications.router,
     ]

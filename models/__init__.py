@@ -24,7 +24,7 @@ from models.logins import (
     TokenPurpose,
 )
 from models.meters import Meter, Reading, ReadingSource, ReadingStatus, ReadingSubmission
-from models.notifications import Notification, OutboxStatus, Subscription
+from models.notifications import Channel, JobRun, Notification, OutboxStatus, Subscription
 from models.tariffs import Tariff
 
 __all__ = [
@@ -39,12 +39,14 @@ __all__ = [
     "AttemptCounter",
     "AuditEvent",
     "Base",
+    "Channel",
     "Charge",
     "ChargeLine",
     "ContractApplication",
     "ContractDocument",
     "EmailToken",
     "FsmRecord",
+    "JobRun",
     "LineBasis",
     "Login",
     "MessageDirection",

@@ -16,9 +16,11 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     from scheduler.maintenance import register as register_maintenance
     from scheduler.outbox import register as register_outbox
     from scheduler.payments import register as register_payments
+    from scheduler.pushes import register as register_pushes
 
     register_outbox(scheduler, runtime)
     register_billing(scheduler, runtime)
     register_payments(scheduler, runtime)
     register_maintenance(scheduler, runtime)
+    register_pushes(scheduler, runtime)
     return scheduler

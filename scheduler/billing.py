@@ -1,6 +1,6 @@
 """The monthly billing run, every night at 01:30 in the supplier's time zone: it bills the last
 period whose reading window has closed (nothing to do when it is billed already, so a missed
-night is caught up the next one)."""
+night is caught up the next one), then queues the monthly bill push (once per period)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from services import billing
+from services import billing, notifications
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -33,6 +33,10 @@ async def bill_closed_period(runtime: Runtime) -> billing.RunSummary:
             window=settings.reading_window_days,
             due_day=settings.bill_due_day,
         )
+        await notifications.billing_finished(session, period, now=clock.now())
+        bills = await notifications.queue_bills(session, period, now=clock.now())
+    if bills:
+        log.info("billing %s: %s bill notifications queued", period, bills)
     if summary.billed or summary.skipped:
         log.info(
             "billing %s: %s billed (%s by average), %s skipped, %s charged",
