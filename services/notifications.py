@@ -429,7 +429,9 @@ async def accounts_missing_readings(
     )
     if account_ids is not None:
         expected = expected.where(Meter.account_id.in_(list(account_ids)))
-    expected_rows = dict((await session.execute(expected.group_by(Meter.account_id))).tuples())
+    expected_rows = dict(
+        (await session.execute(expected.group_by(Meter.account_id))).tuples().all()
+    )
     sent = (
         select(Meter.account_id, func.count(func.distinct(Reading.meter_id * 10 + Reading.zone)))
         .join(Reading, Reading.meter_id == Meter.id)
@@ -444,7 +446,7 @@ async def accounts_missing_readings(
     )
     if account_ids is not None:
         sent = sent.where(Meter.account_id.in_(list(account_ids)))
-    sent_rows = dict((await session.execute(sent)).tuples())
+    sent_rows = dict((await session.execute(sent)).tuples().all())
     return {
         account_id
         for account_id, zones in expected_rows.items()
@@ -474,7 +476,7 @@ async def _linked_accounts(
     )
     if account_ids is not None:
         query = query.where(Account.id.in_(list(account_ids)))
-    return list((await session.execute(query)).tuples())
+    return list((await session.execute(query)).tuples().all())
 
 
 def reminder_payload(
