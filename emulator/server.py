@@ -391,6 +391,32 @@ class BotAPIEmulator:
             raise AssertionError(f"the bot did not call {method} within {timeout} s")
         return found
 
+    def flood_violations(
+        self,
+        *,
+        per_second: int = 30,
+        per_chat_seconds: float = 1.0,
+        methods: tuple[str, ...] = ("sendMessage", "sendDocument", "sendPhoto"),
+    ) -> tuple[int, int]:
+        """Sends over Telegram's published limits, judged by when the calls arrived: (sends that
+        made more than `per_second` within one second overall, sends to a private chat less
+        than `per_chat_seconds` after the previous one to that chat)."""
+        wanted = {m.lower() for m in methods}
+        times = sorted(c.at for c in self.calls if c.method.lower() in wanted)
+        overall = sum(
+            1 for i in range(per_second, len(times)) if times[i] - times[i - per_second] < 1.0
+        )
+        last: dict[int, float] = {}
+        per_chat = 0
+        for call in self.calls:
+            if call.method.lower() not in wanted or call.chat_id is None or call.chat_id < 0:
+                continue
+            previous = last.get(call.chat_id)
+            if previous is not None and call.at - previous < per_chat_seconds:
+                per_chat += 1
+            last[call.chat_id] = call.at
+        return overall, per_chat
+
     @property
     def call_signal(self) -> Signal:
         """Notified on every API call the bot makes (for waiting on «the bot went quiet»)."""

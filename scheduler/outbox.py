@@ -117,9 +117,15 @@ class OutboxSender:
                         task = asyncio.create_task(self._deliver(item))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
+            except asyncio.CancelledError:
+                # Cancelled (the process is going down hard): so are the sends in flight; their
+                # messages stay leased and go out after the lease, from whichever process.
+                for task in tasks:
+                    task.cancel()
+                raise
             finally:
                 if tasks:
-                    await asyncio.gather(*tasks)
+                    await asyncio.gather(*tasks, return_exceptions=True)
             return self._sent
 
     async def _turn(self) -> None:

@@ -65,6 +65,7 @@ async def resolve_viewer(
     identity, login, account = row
     if identity.last_seen_at is None or now - identity.last_seen_at > LAST_SEEN_RESOLUTION:
         identity.last_seen_at = now
+    if identity.blocked_bot_at is not None:  # writing again: pushes reach them again
         identity.blocked_bot_at = None
     # End the transaction either way: the connection goes back to the pool instead of being
     # held while the handler talks to Telegram.

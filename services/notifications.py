@@ -273,7 +273,9 @@ async def outbox_counts(session: AsyncSession) -> OutboxCounts:
             await session.execute(
                 select(Notification.status, func.count()).group_by(Notification.status)
             )
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     return OutboxCounts(
         rows.get(OutboxStatus.PENDING, 0),
