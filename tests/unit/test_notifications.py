@@ -1,0 +1,126 @@
+"""Rules of the scheduled pushes: when a reminder is due, a pass runs once across processes
+(an advisory lock on PostgreSQL), SMS through the HTTP provider."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Bot
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import create_engine, create_session_factory
+from models import Channel, JobRun, Login, Notification, OutboxStatus, Subscription
+from scheduler.outbox import OutboxSender
+from services import notifications
+from services.demo import DEMO_EMAIL, seed_demo_data
+from services.identity import bind_login
+from services.sms import HttpSmsGateway, SmsError
+from tests.fake_sms import API_KEY, FakeSmsProvider
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+WINDOW = (15, 25)
+TEN = time(10, 0)
+
+
+def slot(local: datetime, snoozed: tuple[date, ...] = ()) -> date | None:
+    return notifications.reminder_slot(local.replace(tzinfo=MOSCOW), MOSCOW, WINDOW, TEN, snoozed)
+
+
+def test_the_reminder_slot_through_a_month() -> None:
+    assert slot(datetime(2026, 12, 14, 12, 0)) is None  # before the window
+    assert slot(datetime(2026, 12, 15, 9, 59)) is None  # first day, before the time
+    assert slot(datetime(2026, 12, 15, 10, 0)) == date(2026, 12, 15)
+    # Later days point back at the 15th: a bot down that morning catches up once.
+    assert slot(datetime(2026, 12, 20, 8, 0)) == date(2026, 12, 15)
+    assert slot(datetime(2026, 12, 16, 9, 0), (date(2026, 12, 16),)) == date(2026, 12, 15)
+    assert slot(datetime(2026, 12, 16, 10, 0), (date(2026, 12, 16),)) == date(2026, 12, 16)
+    assert slot(datetime(2026, 12, 25, 10, 30)) == date(2026, 12, 25)
+    assert slot(datetime(2026, 12, 26, 10, 30)) is None  # after the window
+
+
+async def _subscribers(session: AsyncSession, chats: int) -> int:
+    """The demo login in `chats` Telegram chats; returns the login id."""
+    await seed_demo_data(session, today=date(2026, 11, 20))
+    login_id = await session.scalar(select(Login.id).where(Login.email == DEMO_EMAIL))
+    assert login_id is not None
+    for chat in range(chats):
+        await bind_login(session, 5000 + chat, 5000 + chat, login_id)
+    await session.commit()
+    return login_id
+
+
+def _second_process(db_url: str) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(create_engine(db_url))
+
+
+async def _remind(sessions: async_sessionmaker[AsyncSession], at: datetime) -> int:
+    async with sessions() as session:
+        return await notifications.queue_reminders(
+            session, now=at, zone=MOSCOW, window=WINDOW, at=TEN
+        )
+
+
+async def test_two_processes_run_a_pass_once(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], db_url: str
+) -> None:
+    await _subscribers(session, chats=3)
+    other = _second_process(db_url)
+    try:
+        at = datetime(2026, 12, 15, 10, 0, tzinfo=MOSCOW)
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            # While one process runs the pass (it holds the advisory lock), another skips it
+            # at once instead of waiting.
+            async with sessions() as holder:
+                assert await notifications._begin_pass(holder, "reminders", "2026-12-15")
+                assert await asyncio.wait_for(_remind(other, at), 5) == 0
+                await holder.rollback()
+        results = sorted(await asyncio.gather(_remind(sessions, at), _remind(other, at)))
+        assert results[0] == 0 and results[1] == 3  # one account, three chats
+        assert await session.scalar(select(func.count()).select_from(Notification)) == 3
+        assert await session.scalar(select(func.count()).select_from(JobRun)) == 1
+    finally:
+        bind = other.kw["bind"]
+        await bind.dispose()
+
+
+async def test_sms_go_through_the_http_provider(session: AsyncSession) -> None:
+    login_id = await _subscribers(session, chats=0)
+    await session.execute(
+        update(Subscription).where(Subscription.login_id == login_id).values(sms=True)
+    )
+    await session.commit()
+    at = datetime(2026, 12, 15, 10, 0, tzinfo=MOSCOW)
+    assert (
+        await notifications.queue_reminders(session, now=at, zone=MOSCOW, window=WINDOW, at=TEN)
+        == 1
+    )
+    async with FakeSmsProvider() as provider:
+        gateway = HttpSmsGateway(provider.url, API_KEY, "MEF")
+        bot = Bot("1:unused")
+        assert session.bind is not None
+        sessions = create_session_factory(session.bind)  # type: ignore[arg-type]
+        sender = OutboxSender(bot, sessions, rate=30, lease=notifications.LEASE, sms=gateway)
+        provider.statuses.append(503)  # the provider is down once: tried again later
+        try:
+            assert await sender.drain() == 0
+            row = await session.scalar(select(Notification))
+            assert row is not None and row.channel == Channel.SMS
+            await session.refresh(row)
+            assert row.status == OutboxStatus.PENDING and "503" in (row.last_error or "")
+            await session.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+            await session.commit()
+            assert await sender.drain() == 1
+            provider.statuses.append(400)
+            with pytest.raises(SmsError) as refused:
+                await gateway.send("+79990000000", "x", message_id="t")
+            assert refused.value.permanent
+        finally:
+            await gateway.close()
+            await bot.session.close()
+    [sms] = provider.accepted
+    assert sms["to"] == "+79991234567" and sms["sender"] == "MEF"
+    assert "передайте показания по л/с" in sms["text"] and "до 25.12" in sms["text"]
