@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +48,7 @@ from models import (
     utcnow,
 )
 from services.errors import DomainError
-from services.periods import period_of
+from services.periods import period_of, shift
 
 MAX_ATTEMPTS = 10
 LEASE = timedelta(minutes=2)
@@ -393,10 +393,17 @@ def _rows_for(
 # --- reading reminders -------------------------------------------------------------------------
 
 
+def _day_of(month: date, day: int) -> date:
+    """`day` of the month of `month`, or its last day when the month is shorter (a window
+    «25-31» ends on the 30th in November)."""
+    following = shift(period_of(month), 1)
+    return min(month.replace(day=1) + timedelta(days=day - 1), following - timedelta(days=1))
+
+
 def reminder_days(today: date, window: tuple[int, int]) -> tuple[date, date]:
     """The scheduled reminder days of the month's window: its first and its last day."""
     first, last = window
-    return today.replace(day=first), today.replace(day=last)
+    return _day_of(today, first), _day_of(today, last)
 
 
 def local_moment(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -490,8 +497,8 @@ def reminder_payload(
         "address": account.address,
         "period": period.isoformat(),
         "day": slot.isoformat(),
-        "last_day": window[1],
-        "final": slot.day == window[1],
+        "last_day": _day_of(slot, window[1]).day,
+        "final": slot == _day_of(slot, window[1]),
     }
 
 
@@ -788,25 +795,20 @@ async def queue_verification(session: AsyncSession, today: date, *, now: datetim
 
 async def announcement_chats(session: AsyncSession, address_contains: str | None) -> list[int]:
     """Chats of every logged-in subscriber (not blocked), or only of those with a linked account
-    whose address contains the fragment (case-insensitive)."""
-    query = select(TelegramIdentity.chat_id).where(
+    whose address contains the fragment, in any case (compared in Python: SQLite folds the case
+    of ASCII letters only)."""
+    base = select(TelegramIdentity.chat_id).where(
         TelegramIdentity.login_id.is_not(None), TelegramIdentity.blocked_bot_at.is_(None)
     )
-    if address_contains:
-        query = query.where(
-            exists(
-                select(AccountLink.id)
-                .join(Account, Account.id == AccountLink.account_id)
-                .where(
-                    AccountLink.login_id == TelegramIdentity.login_id,
-                    or_(
-                        Account.address.ilike(f"%{address_contains}%"),
-                        func.lower(Account.address).contains(address_contains.lower()),
-                    ),
-                )
-            )
-        )
-    return sorted(set(await session.scalars(query)))
+    if not address_contains:
+        return sorted(set(await session.scalars(base)))
+    wanted = address_contains.casefold()
+    rows = await session.execute(
+        base.add_columns(Account.address)
+        .join(AccountLink, AccountLink.login_id == TelegramIdentity.login_id)
+        .join(Account, Account.id == AccountLink.account_id)
+    )
+    return sorted({chat for chat, address in rows.tuples().all() if wanted in address.casefold()})
 
 
 async def queue_announcement(

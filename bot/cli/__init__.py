@@ -15,10 +15,12 @@ from types import ModuleType
 
 from bot.cli import (
     bill,
+    broadcast,
     demo_data,
     export_readings,
     import_registry,
     migrate,
+    notify,
     receipts,
     run,
     sandbox,
@@ -42,6 +44,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     tariffs,
     bill,
     receipts,
+    broadcast,
+    notify,
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -146,3 +146,74 @@ SNOOZE_LAST_DAY = "Завтра приём показаний уже закон�
 READINGS_ALREADY_IN = "Показания по этому лицевому счёту уже переданы — спасибо!"
 ACCOUNT_GONE = "Этот лицевой счёт больше не подключён к вашему кабинету."
 LOGIN_FIRST = "Войдите в личный кабинет, чтобы продолжить: /login"
+
+
+# --- the operator's commands (broadcast, notify) -----------------------------------------------
+
+
+def broadcast_not_utf8(path: str) -> str:
+    return f"Файл {path} не в кодировке UTF-8: сохраните его как UTF-8 и повторите."
+
+
+def broadcast_empty(path: str) -> str:
+    return f"В файле {path} нет текста объявления."
+
+
+def broadcast_too_long(path: str, length: int, limit: int) -> str:
+    return (
+        f"Объявление в файле {path} длиннее, чем помещается в одно сообщение Telegram: "
+        f"{length} символов, можно не больше {limit}. Сократите текст."
+    )
+
+
+def _subscribers(n: int) -> str:
+    return fmt.plural(n, "абонент", "абонента", "абонентов")
+
+
+def broadcast_dry_run(chats: int, fragment: str | None) -> str:
+    where = f" с адресом, содержащим «{fragment}»" if fragment else ""
+    return f"Объявление получат {_subscribers(chats)}{where} (ничего не отправлено: --dry-run)."
+
+
+def broadcast_queued(queued: int, chats: int, rate: int) -> str:
+    if queued == 0 and chats:
+        return f"Это объявление уже в очереди для всех {_subscribers(chats)} — повторно не ставлю."
+    if queued == 0:
+        return "Нет ни одного вошедшего абонента, которому можно отправить объявление."
+    minutes = max(1, round(queued / rate / 60))
+    return (
+        f"Объявление поставлено в очередь: {fmt.plural(queued, 'сообщение', 'сообщения', 'сообщений')}. "
+        f"Бот отправит их за ≈ {minutes} мин (не быстрее {rate} в секунду)."
+    )
+
+
+KIND_TITLES = {
+    "reading_reminder": "напоминание о показаниях",
+    "meter_verification": "срок поверки",
+    "bill_ready": "счёт",
+}
+
+
+def notify_plan(planned: list[Any], now: datetime) -> str:
+    """`notify --dry-run`: one line per push that would go now."""
+    if not planned:
+        return f"Сейчас ({now:%d.%m.%Y %H:%M}) отправлять нечего."
+    lines = [f"Сейчас ({now:%d.%m.%Y %H:%M}) ушло бы {len(planned)}:"]
+    for push in planned:
+        channels = (
+            [fmt.plural(push.telegram_chats, "чат", "чата", "чатов")] if push.telegram_chats else []
+        )
+        if push.sms:
+            channels.append("SMS")
+        lines.append(
+            f"  {KIND_TITLES.get(push.kind, push.kind)} — л/с {push.account_number}, "
+            f"учётная запись #{push.login_id}: {', '.join(channels)}"
+        )
+    return "\n".join(lines)
+
+
+def notify_queued(reminders: int, verification: int, bills: int) -> str:
+    return (
+        f"Поставлено в очередь: напоминаний о показаниях — {reminders}, о поверке — "
+        f"{verification}, счетов — {bills}."
+    )
