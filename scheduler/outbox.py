@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 2
 SAFETY = 0.97  # pace at 97 % of the limit: network jitter must not push a second over it
 PER_CHAT_SECONDS = 1.05
+WINDOW = 1.03
 MAX_IN_FLIGHT = 16
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 
@@ -82,9 +84,14 @@ class OutboxSender:
         self._chat_ready: dict[int, float] = {}
         self._in_flight: set[int] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._gate = asyncio.Lock()
         self._running = asyncio.Lock()
         self._file_ids: dict[int, str] = {}  # charge id → Telegram file id of its receipt
         self._sent = 0
+        self._recent: deque[float] = deque(maxlen=self.batch)
+        self._marks: list[int] = []
+        self._marks_ready = asyncio.Event()
+        self._closing = False
 
     @property
     def busy(self) -> bool:
@@ -94,64 +101,108 @@ class OutboxSender:
         """Send what is due, paced; returns how many were sent. `stop()` true: finish the sends
         in flight, hand the rest of the claimed batch back at once, and return."""
         tasks: set[asyncio.Task[bool]] = set()
+        upcoming: asyncio.Task[list[notifications.OutgoingMessage]] | None = None
         async with self._running:
             self._sent = 0
+            flusher = asyncio.create_task(self._flush_marks())
             try:
-                while not stop():
-                    async with self.sessions() as session:
-                        batch = await notifications.claim_due(
-                            session, limit=self.batch, lease=self.lease
-                        )
-                    batch = [m for m in batch if m.id not in self._in_flight]
-                    if not batch:
-                        break
+                batch = await self._claim()
+                while batch:
+                    # The next batch is claimed while this one goes out: no pause between them.
+                    upcoming = asyncio.create_task(self._claim())
                     for position, item in enumerate(batch):
                         if stop():
                             await self._hand_back(batch[position:])
                             break
-                        if item.channel == Channel.TELEGRAM and not await self._chat_turn(item):
+                        if item.channel == Channel.TELEGRAM and not self._chat_turn(item, tasks):
                             continue
-                        await self._turn()
                         await self._slots.acquire()
                         self._in_flight.add(item.id)
-                        task = asyncio.create_task(self._deliver(item))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                        self._track(tasks, self._deliver(item))
+                    batch, upcoming = await upcoming, None
+                    if stop():
+                        await self._hand_back(batch)
+                        break
             except asyncio.CancelledError:
                 # Cancelled (the process is going down hard): so are the sends in flight; their
                 # messages stay leased and go out after the lease, from whichever process.
-                for task in tasks:
+                for task in [*tasks, *([upcoming] if upcoming else []), flusher]:
                     task.cancel()
                 raise
             finally:
                 if tasks:
                     await asyncio.gather(*tasks, return_exceptions=True)
+                if not flusher.done():
+                    self._marks_ready.set()
+                    self._closing = True
+                    await flusher
             return self._sent
 
+    async def _flush_marks(self) -> None:
+        """Commit «sent» for what Telegram confirmed, as soon as it did: one commit for all the
+        confirmations that arrived during the previous commit (at 30 messages a second, one or
+        two). Until its commit a message could be sent again after a crash."""
+        self._closing = False
+        while True:
+            await self._marks_ready.wait()
+            self._marks_ready.clear()
+            ids, self._marks = self._marks, []
+            if ids:
+                async with self.sessions() as session:
+                    await notifications.mark_sent_many(session, ids)
+            if self._closing and not self._marks:
+                return
+
+    async def _claim(self) -> list[notifications.OutgoingMessage]:
+        async with self.sessions() as session:
+            batch = await notifications.claim_due(session, limit=self.batch, lease=self.lease)
+        return [m for m in batch if m.id not in self._in_flight]
+
+    @staticmethod
+    def _track(tasks: set[asyncio.Task[bool]], work: Coroutine[Any, Any, bool]) -> None:
+        task = asyncio.create_task(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     async def _turn(self) -> None:
-        """Wait for the next send slot: even spacing under the rate, and no send while paused."""
+        """Wait for the next send slot: even spacing under the rate, never more than `rate`
+        sends within WINDOW seconds (a margin over Telegram's second for network jitter), and
+        no send while paused."""
         while True:
             now = time.monotonic()
             start = max(now, self._next_slot, self._paused_until)
+            if len(self._recent) == self._recent.maxlen:
+                start = max(start, self._recent[0] + WINDOW)
             if start <= now:
-                self._next_slot = now + self.interval
+                self._recent.append(now)
+                # Slots keep their even grid when the loop wakes a little late (the next gap is
+                # shorter by as much); a sender late by more than half a slot starts a new grid.
+                late = now - self._next_slot
+                base = self._next_slot if late < self.interval / 2 else now
+                self._next_slot = base + self.interval
                 return
             await asyncio.sleep(start - now)
 
-    async def _chat_turn(self, item: notifications.OutgoingMessage) -> bool:
+    def _chat_turn(
+        self, item: notifications.OutgoingMessage, tasks: set[asyncio.Task[bool]]
+    ) -> bool:
         """At most one message a second to a chat: a later one is put back until its turn."""
         now = time.monotonic()
         ready = self._chat_ready.get(item.chat_id, 0.0)
         if ready > now:
-            async with self.sessions() as session:
-                await notifications.postpone(
-                    session, item.id, utcnow() + timedelta(seconds=ready - now)
-                )
+            self._track(tasks, self._postpone(item.id, ready - now))
             return False
         self._chat_ready[item.chat_id] = now + PER_CHAT_SECONDS
         if len(self._chat_ready) > 50_000:
             self._chat_ready = {c: t for c, t in self._chat_ready.items() if t > now}
         return True
+
+    async def _postpone(self, notification_id: int, seconds: float) -> bool:
+        async with self.sessions() as session:
+            await notifications.postpone(
+                session, notification_id, utcnow() + timedelta(seconds=seconds)
+            )
+        return False
 
     async def _hand_back(self, items: list[notifications.OutgoingMessage]) -> None:
         async with self.sessions() as session:
@@ -192,6 +243,8 @@ class OutboxSender:
                 return False
             document = await self._document(session, item)
         markup = for_notification(item.kind, item.payload)
+        async with self._gate:  # the rate is kept here, right before the request goes out
+            await self._turn()
         try:
             with caller_handles_errors():
                 if document is not None:
@@ -229,8 +282,8 @@ class OutboxSender:
             return True
         except (TelegramServerError, ClientDecodeError, TelegramAPIError) as exc:
             return await self._retry_later(item, exc)
-        async with self.sessions() as session:
-            await notifications.mark_sent(session, item.id)
+        self._marks.append(item.id)
+        self._marks_ready.set()
         self._backoff = BACKOFF_START
         return True
 

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -201,6 +201,25 @@ async def mark_sent(
             sent_at=utcnow(),
             attempts=Notification.attempts + 1,
             last_error=note,
+        )
+    )
+    await session.commit()
+
+
+async def mark_sent_many(session: AsyncSession, notification_ids: list[int]) -> None:
+    """Record deliveries in one commit (the sender batches what Telegram confirmed meanwhile)."""
+    if not notification_ids:
+        return
+    table = Notification.__table__
+    assert isinstance(table, Table)
+    await session.execute(
+        update(table)
+        .where(table.c.id.in_(notification_ids))
+        .values(
+            status=OutboxStatus.SENT,
+            sent_at=utcnow(),
+            attempts=table.c.attempts + 1,
+            last_error=None,
         )
     )
     await session.commit()
