@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from decimal import Decimal
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
@@ -58,6 +59,6 @@ def for_notification(kind: str, payload: dict[str, Any]) -> InlineKeyboardMarkup
             callback_data=PushCb(action=PushAction.READINGS, account_id=int(payload["account_id"])),
         )
         return builder.as_markup()
-    if kind == "bill_ready" and float(payload["amount"]) > 0:
+    if kind == "bill_ready" and Decimal(str(payload["amount"])) > 0:
         return bill(int(payload["account_id"]), int(payload["charge_id"]))
     return None

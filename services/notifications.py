@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -845,7 +844,3 @@ async def queue_announcement(
     after = await session.scalar(select(func.count()).select_from(Notification)) or 0
     await session.commit()
     return int(after - before)
-
-
-def amount(payload: dict[str, Any]) -> Decimal:
-    return Decimal(str(payload["amount"]))
