@@ -106,10 +106,11 @@ async def enqueue(
 
 async def enqueue_many(
     session: AsyncSession, rows: list[dict[str, Any]], *, now: datetime | None = None
-) -> None:
-    """`enqueue` for many rows at once (a pass of thousands of reminders); does not commit."""
+) -> int:
+    """`enqueue` for many rows at once (a pass of thousands of reminders); does not commit.
+    Returns how many were new (the others were queued before under the same key)."""
     if not rows:
-        return
+        return 0
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     now = now or utcnow()
     values = [
@@ -127,12 +128,15 @@ async def enqueue_many(
         }
         for row in rows
     ]
+    added = 0
     for start in range(0, len(values), 500):
-        await session.execute(
+        result = await session.execute(
             insert(Notification)
             .values(values[start : start + 500])
             .on_conflict_do_nothing(index_elements=[Notification.dedup_key])
         )
+        added += max(0, getattr(result, "rowcount", 0) or 0)
+    return added
 
 
 # --- delivery bookkeeping ----------------------------------------------------------------------
@@ -600,8 +604,8 @@ async def queue_reminders(
             notification.last_error = "readings are in: not needed"
     await session.flush()
     # A scheduled reminder of the same day and chat as a released one has its key: not queued.
-    await enqueue_many(session, rows, now=utcnow())
-    return await _finish_pass(session, "reminders", key, len(rows) + released, now)
+    added = await enqueue_many(session, rows, now=utcnow())
+    return await _finish_pass(session, "reminders", key, added + released, now)
 
 
 class CannotSnooze(DomainError):
@@ -727,8 +731,8 @@ async def queue_bills(session: AsyncSession, period: date, *, now: datetime) -> 
     rows: list[dict[str, Any]] = []
     for recipient, account, charge in await _bill_plan(session, period, now):
         rows += _rows_for(recipient, BILL_KIND, f"bill:{charge.id}", bill_payload(account, charge))
-    await enqueue_many(session, rows, now=utcnow())
-    return await _finish_pass(session, "bills", key, len(rows), now)
+    added = await enqueue_many(session, rows, now=utcnow())
+    return await _finish_pass(session, "bills", key, added, now)
 
 
 async def billing_finished(session: AsyncSession, period: date, *, now: datetime) -> None:
@@ -804,8 +808,8 @@ async def queue_verification(session: AsyncSession, today: date, *, now: datetim
         base = f"verify:{meter.id}:{payload['verified_until']}"
         rows += [r for r in _rows_for(recipient, VERIFICATION_KIND, base, payload)
                  if r.get("channel") != Channel.SMS]  # fmt: skip
-    await enqueue_many(session, rows, now=utcnow())
-    return await _finish_pass(session, "verification", key, len(rows), now)
+    added = await enqueue_many(session, rows, now=utcnow())
+    return await _finish_pass(session, "verification", key, added, now)
 
 
 # --- operator announcements ---------------------------------------------------------------------
@@ -839,8 +843,6 @@ async def queue_announcement(
          "payload": {"text": text_body}}
         for chat in chats
     ]  # fmt: skip
-    before = await session.scalar(select(func.count()).select_from(Notification)) or 0
-    await enqueue_many(session, rows)
-    after = await session.scalar(select(func.count()).select_from(Notification)) or 0
+    added = await enqueue_many(session, rows)
     await session.commit()
-    return int(after - before)
+    return added

@@ -13,7 +13,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, create_session_factory
-from models import Channel, JobRun, Login, Notification, OutboxStatus, Subscription
+from bot.texts import notifications as texts
+from models import (
+    Account,
+    AccountLink,
+    Channel,
+    JobRun,
+    Login,
+    Meter,
+    Notification,
+    OutboxStatus,
+    Subscription,
+)
 from scheduler.outbox import OutboxSender
 from services import notifications
 from services.demo import DEMO_EMAIL, seed_demo_data
@@ -124,3 +135,33 @@ async def test_sms_go_through_the_http_provider(session: AsyncSession) -> None:
     [sms] = provider.accepted
     assert sms["to"] == "+79991234567" and sms["sender"] == "MEF"
     assert "передайте показания по л/с" in sms["text"] and "до 25.12" in sms["text"]
+
+
+async def test_meter_verification_is_told_once_per_meter_and_date(session: AsyncSession) -> None:
+    login_id = await _subscribers(session, chats=1)
+    today = date(2026, 11, 20)
+    accounts = list(await session.scalars(select(Account).order_by(Account.id)))
+    expired = accounts[5]  # the demo account whose meter's verification ran out 40 days ago
+    session.add(AccountLink(login_id=login_id, account_id=expired.id, is_current=False))
+    soon = await session.scalar(
+        select(Meter).where(Meter.account_id == accounts[0].id).order_by(Meter.id).limit(1)
+    )
+    assert soon is not None
+    soon.verified_until = date(2026, 12, 10)  # within 30 days
+    await session.commit()
+    now = datetime(2026, 11, 20, 10, 0, tzinfo=MOSCOW)
+    assert await notifications.queue_verification(session, today, now=now) == 2
+    assert await notifications.queue_verification(session, today, now=now) == 0
+    # The next day's pass finds the same meters: told already.
+    tomorrow = date(2026, 11, 21)
+    assert await notifications.queue_verification(session, tomorrow, now=now) == 0
+    payloads = {n.payload["serial"]: n.payload for n in await session.scalars(select(Notification))}
+    assert payloads[soon.serial_number]["expired"] is False
+    [other] = [p for s, p in payloads.items() if s != soon.serial_number]
+    assert other["expired"] is True
+    assert "истёк" in texts.meter_verification(other)
+    assert "истекает 10.12.2026" in texts.meter_verification(payloads[soon.serial_number])
+    # A new verification date (the meter was verified) brings a notice in time again.
+    soon.verified_until = date(2026, 12, 15)
+    await session.commit()
+    assert await notifications.queue_verification(session, date(2026, 11, 22), now=now) == 1
