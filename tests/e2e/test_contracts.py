@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from models import Account, AccountLink, ApplicationStatus, ContractApplication
 from tests.e2e.conftest import Cabinet
+from tests.helpers import real_jpeg, real_pdf
 
 USER = 1001
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+JPEG = real_jpeg()
+PDF = real_pdf()
 NOTIFY_TIMEOUT = 10.0  # the outbox is delivered every few seconds
 
 

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Account,
     AccountLink,
     ApplicationStatus,
+    ContractApplication,
     Login,
     Notification,
     ObjectType,
@@ -87,7 +88,8 @@ async def test_approve_creates_links_and_notifies(session: AsyncSession, tmp_pat
     assert kinds == [("contract_status", "in_progress"), ("contract_status", "approved")]
     with pytest.raises(contracts.AlreadyDecided):
         await contracts.reject(session, app.id, "поздно", now=NOW, staff_user_id=9)
-    assert [x.number for x in await contracts.list_applications(session, login_id)] == [app.number]
+    mine = await contracts.list_applications(session, login_id)
+    assert [x.number for x in mine.items] == [app.number] and mine.pages == 1
 
 
 async def _submitted(session: AsyncSession, tmp_path: Path, login_id: int) -> int:
@@ -137,3 +139,33 @@ async def test_approve_refuses_an_account_someone_else_uses(
     assert (await contracts.get_application(session, app_id)).status is ApplicationStatus.SUBMITTED
     app = await contracts.approve(session, app_id, "74009998", now=NOW, staff_user_id=9)
     assert app.status is ApplicationStatus.APPROVED
+
+
+async def test_documents_sent_late_never_overwrite_a_decision(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    """#9.10: the applicant's «Дослать документы» races a staff rejection and loses."""
+    login_id = await _login(session)
+    app_id = await _submitted(session, tmp_path, login_id)
+    await contracts.request_documents(session, app_id, "ЕГРН", now=NOW, staff_user_id=9)
+    more = await _file(session, tmp_path, PDF + b"3")
+    # The applicant's dialog read the application while it still waited for documents …
+    assert (await session.get(ContractApplication, app_id)) is not None
+    # … and a staff member rejects it in between (another connection: the row changes under us).
+    await session.execute(
+        update(ContractApplication)
+        .where(ContractApplication.id == app_id)
+        .values(status=ApplicationStatus.REJECTED)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    with pytest.raises(contracts.AlreadyDecided):
+        await contracts.add_documents(session, login_id, app_id, [more], now=NOW)
+    assert (await contracts.get_application(session, app_id)).status is ApplicationStatus.REJECTED
+
+    # Taken in work again after the request: the documents are added, the status stays.
+    other = await _submitted(session, tmp_path, login_id)
+    await contracts.request_documents(session, other, "ЕГРН", now=NOW, staff_user_id=9)
+    await contracts.take_in_work(session, other, now=NOW, staff_user_id=9)
+    app = await contracts.add_documents(session, login_id, other, [more], now=NOW)
+    assert app.status is ApplicationStatus.IN_PROGRESS and len(app.documents) == 3
