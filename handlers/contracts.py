@@ -605,7 +605,7 @@ async def _decide_link(
             session, *ids, now=clock.now(), staff_user_id=query.from_user.id
         )
     except contracts.AccountNumberTaken as exc:
-        callback_answer.text = texts.staff_account_taken(str(exc))
+        callback_answer.text = texts.staff_link_taken(str(exc))
         callback_answer.show_alert = True
         return
     except contracts.AlreadyDecided as exc:

@@ -287,22 +287,25 @@ async def purge_unreferenced(
         )
     await session.commit()
     kept = set(await session.scalars(select(StoredFile.storage_path)))
-    removed = await asyncio.to_thread(_remove_unknown, upload_dir, kept, before)
+    # Content is shared by hash: a file goes only when its last row does.
+    gone = {row.storage_path for row in orphans} - kept
+    removed = await asyncio.to_thread(_remove_files, upload_dir, gone, kept, before)
     return PurgedFiles(rows=len(orphans), files=removed)
 
 
-def _remove_unknown(upload_dir: Path, kept: set[str], before: datetime) -> int:
-    """Files under upload_dir older than `before` that no row names (content is shared by hash,
-    so a file goes only when its last row does; a half-written `.part` goes too)."""
+def _remove_files(upload_dir: Path, gone: set[str], kept: set[str], before: datetime) -> int:
+    """The files of the deleted rows, and files older than `before` that no row names (a write
+    that never finished, a row deleted by hand)."""
     if not upload_dir.is_dir():
         return 0
     cutoff = before.timestamp()
     removed = 0
     for path in upload_dir.rglob("*"):
-        if not path.is_file() or path.relative_to(upload_dir).as_posix() in kept:
+        relative = path.relative_to(upload_dir).as_posix()
+        if not path.is_file() or relative in kept:
             continue
         try:
-            if path.stat().st_mtime < cutoff:
+            if relative in gone or path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:

@@ -320,6 +320,10 @@ def staff_link_confirmed(account_number: str, name: str) -> str:
     )
 
 
+def staff_link_taken(number: str) -> str:
+    return f"Счёт № {esc(number)} тем временем подключил другой абонент — он не подключён."
+
+
 PLACEHOLDER_COMMENT = "Комментарий для заявителя"
 PLACEHOLDER_ACCOUNT = "Номер лицевого счёта"
 

@@ -31,8 +31,7 @@ PDF = real_pdf()
 NOTIFY_TIMEOUT = 10.0  # the outbox is delivered every few seconds
 
 
-async def _apply(cabinet: Cabinet) -> Any:
-    """A subscriber files an application for a flat with a passport photo and a title PDF."""
+async def _start_flat(cabinet: Cabinet, address: str = "г. Магнитогорск, ул. Новая, д. 1") -> Any:
     user = cabinet.user(USER)
     await user.send("📄 Договоры")
     await user.expect("Ваши лицевые счета")
@@ -40,8 +39,14 @@ async def _apply(cabinet: Cabinet) -> Any:
     await user.expect("тип объекта")
     await user.press("Квартира")
     await user.expect("адрес объекта")
-    await user.send("г. Магнитогорск, ул. Новая, д. 1, кв. 2")
+    await user.send(address)
     await user.expect("Паспорт")
+    return user
+
+
+async def _apply(cabinet: Cabinet) -> Any:
+    """A subscriber files an application for a flat with a passport photo and a title PDF."""
+    user = await _start_flat(cabinet, "г. Магнитогорск, ул. Новая, д. 1, кв. 2")
     await user.press("Готово")
     await user.expect("обязателен")
     await user.send_document(b"just text, not a scan", filename="passport.pdf")
@@ -164,15 +169,7 @@ async def test_non_member_pressing_staff_buttons_is_refused(cabinet: Cabinet) ->
 
 
 async def _to_summary(cabinet: Cabinet, address: str) -> Any:
-    user = cabinet.user(USER)
-    await user.send("📄 Договоры")
-    await user.expect("Ваши лицевые счета")
-    await user.press("📝 Заявка на договор")
-    await user.expect("тип объекта")
-    await user.press("Квартира")
-    await user.expect("адрес объекта")
-    await user.send(address)
-    await user.expect("Паспорт")
+    user = await _start_flat(cabinet, address)
     await user.send_photo(JPEG)
     await user.expect("Принято: Паспорт")
     await user.press("Готово")
@@ -258,19 +255,6 @@ async def test_oversized_file_is_refused_and_the_step_stays(cabinet: Cabinet) ->
 
 def _buttons(message: Any) -> list[str]:
     return [b["text"] for row in message.inline_keyboard for b in row]
-
-
-async def _start_flat(cabinet: Cabinet, address: str = "г. Магнитогорск, ул. Новая, д. 1") -> Any:
-    user = cabinet.user(USER)
-    await user.send("📄 Договоры")
-    await user.expect("Ваши лицевые счета")
-    await user.press("📝 Заявка на договор")
-    await user.expect("тип объекта")
-    await user.press("Квартира")
-    await user.expect("адрес объекта")
-    await user.send(address)
-    await user.expect("Паспорт")
-    return user
 
 
 async def test_staff_receive_only_real_files_named_by_the_bot(cabinet: Cabinet) -> None:
