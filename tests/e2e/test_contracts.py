@@ -232,8 +232,10 @@ async def test_two_staff_approving_at_once_create_one_account(cabinet: Cabinet) 
     assert answer.text is not None and "уже принято решение" in answer.text
 
 
-@pytest.mark.settings(max_upload_mb=1)
+@pytest.mark.settings(max_upload_mb=1, upload_files_per_day=2)
 async def test_oversized_file_is_refused_and_the_step_stays(cabinet: Cabinet) -> None:
+    """Too big a file is refused before it is stored; a login's daily quota of files holds
+    (#9.13) and its refusal keeps the step."""
     await cabinet.seed_demo()
     await cabinet.login_as(USER)
     user = cabinet.user(USER)
@@ -251,6 +253,12 @@ async def test_oversized_file_is_refused_and_the_step_stays(cabinet: Cabinet) ->
     await user.expect("слишком большой: максимум 1 МБ")
     await user.send_document(PDF, filename="scan.pdf", mime_type="application/pdf")
     await user.expect("Принято: Паспорт — 1 файл")
+    await user.send_photo(JPEG)
+    await user.expect("Принято: Паспорт — 2 файла")
+    await user.send_photo(real_jpeg(colour=(1, 2, 3)))
+    await user.expect("не больше 2 файлов и 200 МБ — лимит исчерпан")
+    await user.press("Готово")
+    await user.expect("праве собственности")
 
 
 def _buttons(message: Any) -> list[str]:
