@@ -448,8 +448,7 @@ async def _post_card_now(
     bot: Bot, settings: Settings, session: AsyncSession, application_id: int
 ) -> None:
     if settings.staff_chat_id is None:
-        log.warning("STAFF_CHAT_ID is not set: application %s is not shown to staff yet",
-                    application_id)  # fmt: skip
+        log.warning("STAFF_CHAT_ID is not set: staff do not see application %s", application_id)
         return
     try:
         await post_card(bot, settings, session, application_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -367,7 +367,7 @@ async def card_failed(session: AsyncSession, application_id: int, error: str) ->
         await notifications.mark_failed(session, notification_id, error)
 
 
-def _card_entries(application_id: int) -> Any:
+def _card_entries(application_id: int) -> ColumnElement[bool]:
     key = _card_key(application_id)
     return (Notification.kind == CARD_KIND) & or_(
         Notification.dedup_key == key, Notification.dedup_key.like(f"{key}:%")
