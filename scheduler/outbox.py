@@ -9,13 +9,25 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.texts import notifications as notification_texts
+from handlers.contracts import post_card
+from keyboards import notifications as notification_keyboards
 from services import notifications
+from services.contracts import CARD_KIND
 
 if TYPE_CHECKING:
     from bot.app import Runtime
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3
+
+
+async def _send_card(runtime: Runtime, item: notifications.OutgoingMessage) -> None:
+    async with runtime.sessions() as session:
+        await post_card(runtime.bot, runtime.settings, session, int(item.payload["application_id"]))
+
+
+# Kinds a feature delivers itself (a card with buttons and files), not as one text message.
+SENDERS = {CARD_KIND: _send_card}
 
 
 async def deliver_outbox(runtime: Runtime) -> int:
@@ -25,8 +37,12 @@ async def deliver_outbox(runtime: Runtime) -> int:
         batch = await notifications.claim_due(session)
         for item in batch:
             try:
-                text = notification_texts.render(item.kind, item.payload)
-                await runtime.bot.send_message(item.chat_id, text)
+                if item.kind in SENDERS:
+                    await SENDERS[item.kind](runtime, item)
+                else:
+                    text = notification_texts.render(item.kind, item.payload)
+                    markup = notification_keyboards.keyboard(item.kind, item.payload)
+                    await runtime.bot.send_message(item.chat_id, text, reply_markup=markup)
             except (TelegramForbiddenError, TelegramBadRequest) as exc:
                 await notifications.mark_failed(session, item.id, str(exc), permanent=True)
             except (TelegramAPIError, OSError) as exc:

@@ -38,9 +38,13 @@ async def enqueue(
     payload: dict[str, Any] | None = None,
     login_id: int | None = None,
     now: datetime | None = None,
+    lease: timedelta | None = None,
 ) -> None:
     """Add to the outbox unless the same `dedup_key` is already there (queued earlier in this
-    transaction, or by a concurrent one): INSERT … ON CONFLICT DO NOTHING. Does not commit."""
+    transaction, or by a concurrent one): INSERT … ON CONFLICT DO NOTHING. Does not commit.
+
+    `lease`: the caller delivers it at once itself; the outbox job takes it only if the caller
+    has not marked it sent or failed within that time (say, the process died)."""
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     now = now or utcnow()
     await session.execute(
@@ -53,7 +57,7 @@ async def enqueue(
             login_id=login_id,
             status=OutboxStatus.PENDING,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=now + lease if lease else now,
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=[Notification.dedup_key])

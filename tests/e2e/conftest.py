@@ -212,8 +212,7 @@ async def _run_cabinet(
             bot_token=token,
             telegram_api_url=emu.base_url,
             redis_url=redis_url,
-            staff_chat_id=STAFF_CHAT_ID,
-            **extra,
+            **{"staff_chat_id": STAFF_CHAT_ID, **extra},
         )
         engine = create_engine(database_url)
         clock = FrozenClock(settings.zone, MOSCOW_NOON)
