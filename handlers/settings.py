@@ -406,11 +406,7 @@ async def _email_refused(
         await message.answer(LINK_PROBLEMS[exc.reason])
 
 
-def _email_link(command: CommandObject) -> bool:
-    return (command.args or "").startswith(EMAIL_LINK_PREFIX)
-
-
-@router.message(CommandStart(deep_link=True), ANY_STATE, _email_link)
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith(EMAIL_LINK_PREFIX)), ANY_STATE)
 async def email_link(
     message: Message,
     command: CommandObject,

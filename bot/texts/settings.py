@@ -287,7 +287,7 @@ ERASED_ELSEWHERE = (
 )
 
 WAITING: dict[str, str] = {
-    "ProfileEdit:value": "новое значение поля текстом (телефон — можно кнопкой)",
+    "ProfileEdit:value": "новое значение поля текстом",
     "ProfileEdit:summary": f"нажатия «{common.BTN_SAVE}» или кнопки поля, которое изменить",
     "EmailChange:email": "новый адрес электронной почты текстом",
     "EmailChange:code": "код из письма (8 символов) — или откройте ссылку из письма",
