@@ -373,7 +373,8 @@ async def got_new_email(
 async def _email_changed(
     message: Message, state: FSMContext, changed: profile.EmailChanged, mailer: Mailer
 ) -> None:
-    await state.clear()
+    if await state.get_state() in (EmailChange.email.state, EmailChange.code.state):
+        await state.clear()  # a link opened in the middle of another dialog leaves it be
     await message.answer(texts.email_changed(changed.new_email))
     await _mail(
         mailer,
@@ -651,6 +652,7 @@ async def erase(
     session: AsyncSession,
     viewer: Viewer | None,
     clock: Clock,
+    settings: Settings,
     bot: Bot,
     fsm_storage: BaseStorage,
 ) -> None:
@@ -660,8 +662,9 @@ async def erase(
     await state.clear()
     await _drop_markup(query)
     erased = await profile.erase_personal_data(
-        session, _login(viewer), telegram_user_id=query.from_user.id, now=clock.now()
-    )
+        session, _login(viewer), telegram_user_id=query.from_user.id, now=clock.now(),
+        upload_dir=settings.upload_dir,
+    )  # fmt: skip
     for user_id in erased.telegram_user_ids:  # what the other sessions typed goes too
         key = StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id)
         await fsm_storage.set_state(key, None)

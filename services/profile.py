@@ -11,9 +11,12 @@ is left, and the consent shows when it was withdrawn.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,11 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     AccountLink,
+    Appeal,
+    AppealAttachment,
+    AppealMessage,
+    ContractApplication,
+    ContractDocument,
     EmailToken,
     Login,
     Notification,
     OutboxStatus,
     PendingRegistration,
+    StoredFile,
     Subscription,
     TelegramIdentity,
     TokenPurpose,
@@ -450,14 +459,64 @@ class Erased:
     telegram_user_ids: tuple[int, ...]
 
 
+async def _erase_papers(session: AsyncSession, login_id: int) -> set[str]:
+    """Delete the login's contract applications and appeals with their documents and
+    attachments; returns the stored files' paths (relative to UPLOAD_DIR) nothing else uses."""
+    applications = select(ContractApplication.id).where(ContractApplication.login_id == login_id)
+    appeals = select(Appeal.id).where(Appeal.login_id == login_id)
+    messages = select(AppealMessage.id).where(AppealMessage.appeal_id.in_(appeals))
+    file_ids = set(
+        await session.scalars(
+            select(ContractDocument.stored_file_id).where(
+                ContractDocument.application_id.in_(applications)
+            )
+        )
+    ) | set(
+        await session.scalars(
+            select(AppealAttachment.stored_file_id).where(AppealAttachment.message_id.in_(messages))
+        )
+    )
+    paths = set(
+        await session.scalars(select(StoredFile.storage_path).where(StoredFile.id.in_(file_ids)))
+    )
+    await session.execute(delete(AppealAttachment).where(AppealAttachment.message_id.in_(messages)))
+    await session.execute(delete(AppealMessage).where(AppealMessage.appeal_id.in_(appeals)))
+    await session.execute(delete(Appeal).where(Appeal.login_id == login_id))
+    await session.execute(
+        delete(ContractDocument).where(ContractDocument.application_id.in_(applications))
+    )
+    await session.execute(
+        delete(ContractApplication).where(ContractApplication.login_id == login_id)
+    )
+    await session.execute(delete(StoredFile).where(StoredFile.id.in_(file_ids)))
+    shared = set(
+        await session.scalars(
+            select(StoredFile.storage_path).where(StoredFile.storage_path.in_(paths))
+        )
+    )
+    return paths - shared
+
+
+def _remove_files(upload_dir: Path, paths: Iterable[str]) -> None:
+    for path in paths:
+        (upload_dir / path).unlink(missing_ok=True)
+
+
 async def erase_personal_data(
-    session: AsyncSession, login_id: int, *, telegram_user_id: int, now: datetime
+    session: AsyncSession,
+    login_id: int,
+    *,
+    telegram_user_id: int,
+    now: datetime,
+    upload_dir: Path,
 ) -> Erased:
     """Withdraw the consent and erase the login's personal data: e-mail, phone, names and
     password hash are overwritten, every Telegram user is logged out (the others are told),
-    links to accounts, subscriptions, letters' secrets and queued notices go. Bills, payments
-    and readings stay with the anonymised login: accounting law keeps them (402-ФЗ, 5 years)."""
+    contract applications and appeals go with their files, and so do links to accounts,
+    subscriptions, letters' secrets and queued notices. Bills, payments and readings stay with
+    the anonymised login: accounting law keeps them (402-ФЗ, 5 years)."""
     login = await _login(session, login_id)
+    orphaned = await _erase_papers(session, login.id)
     identities = (
         await session.scalars(select(TelegramIdentity).where(TelegramIdentity.login_id == login.id))
     ).all()
@@ -504,6 +563,7 @@ async def erase_personal_data(
                 details={"consent_version": login.consent_version,
                          "sessions_closed": len(users)})  # fmt: skip
     await session.commit()
+    await asyncio.to_thread(_remove_files, upload_dir, orphaned)
     return Erased(users)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -13,18 +14,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     Account,
     AccountLink,
+    Appeal,
+    AppealAttachment,
+    AppealMessage,
+    AppealTopic,
     AuditEvent,
+    ContractApplication,
+    ContractDocument,
     EmailToken,
     Login,
+    MessageDirection,
     Notification,
+    ObjectType,
     Payment,
     PaymentChannel,
     PaymentStatus,
+    StoredFile,
     Subscription,
     TelegramIdentity,
 )
 from services import auth, profile
 from services.errors import NotFound
+from services.files import store_file
 from services.identity import bind_login
 from services.passwords import hash_password, verify_password
 from services.profile import Field, Topic
@@ -33,6 +44,7 @@ from services.validation import InvalidEmail
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PASSWORD = "Secret2026pass"
 CAPS = auth.MailCaps(per_user=5, per_address=5)
+PDF = b"%PDF-1.4\n"
 
 
 async def make_login(session: AsyncSession, email: str = "anna@example.ru", user: int = 1) -> int:
@@ -204,8 +216,30 @@ async def test_password_change_logs_out_the_other_sessions(session: AsyncSession
     assert notice is not None and notice.kind == auth.LOGGED_OUT_KIND
 
 
-async def test_erasure_keeps_billing_and_forgets_the_person(session: AsyncSession) -> None:
+async def test_erasure_keeps_billing_and_forgets_the_person(
+    session: AsyncSession, tmp_path: Path
+) -> None:
     login_id = await make_login(session)
+    passport = await store_file(session, tmp_path, PDF + b"passport", filename="паспорт.pdf",
+                                limit_mb=1)  # fmt: skip
+    photo = await store_file(session, tmp_path, PDF + b"shared", filename="a.pdf", limit_mb=1)
+    someone_elses = await store_file(session, tmp_path, PDF + b"shared", filename="b.pdf",
+                                     limit_mb=1)  # fmt: skip
+    application = ContractApplication(login_id=login_id, object_type=ObjectType.APARTMENT,
+                                      address="г. Магнитогорск, ул. Мира, д. 1, кв. 2")  # fmt: skip
+    appeal = Appeal(login_id=login_id, topic=AppealTopic.OTHER)
+    session.add_all([application, appeal])
+    await session.flush()
+    session.add(ContractDocument(application_id=application.id, kind="passport",
+                                 stored_file_id=passport.id))  # fmt: skip
+    message = AppealMessage(appeal_id=appeal.id, direction=MessageDirection.FROM_SUBSCRIBER,
+                            body="Мой телефон +79991234567")  # fmt: skip
+    session.add(message)
+    await session.flush()
+    session.add(AppealAttachment(message_id=message.id, stored_file_id=photo.id))
+    await session.commit()
+    passport_path, shared_path = passport.storage_path, photo.storage_path
+    assert shared_path == someone_elses.storage_path
     await bind_login(session, 7, 7, login_id)
     account = Account(number="7400000101", holder_surname="Петрова", holder_name="Анна",
                       address="г. Магнитогорск, ул. Мира, д. 1")  # fmt: skip
@@ -221,7 +255,9 @@ async def test_erasure_keeps_billing_and_forgets_the_person(session: AsyncSessio
     await profile.request_email_change(session, login_id, "next@example.ru", telegram_user_id=1,
                                        now=NOW, caps=CAPS)  # fmt: skip
 
-    erased = await profile.erase_personal_data(session, login_id, telegram_user_id=1, now=NOW)
+    erased = await profile.erase_personal_data(
+        session, login_id, telegram_user_id=1, now=NOW, upload_dir=tmp_path
+    )
     assert sorted(erased.telegram_user_ids) == [1, 7]
     session.expire_all()
     login = await session.get(Login, login_id)
@@ -238,8 +274,14 @@ async def test_erasure_keeps_billing_and_forgets_the_person(session: AsyncSessio
     for user in (1, 7):
         identity = await session.get(TelegramIdentity, user)
         assert identity is not None and identity.login_id is None
-    for model in (AccountLink, Subscription, EmailToken):
-        assert await session.scalar(select(func.count()).select_from(model)) == 0
+    for model in (
+        AccountLink, Subscription, EmailToken, ContractApplication, ContractDocument, Appeal,
+        AppealMessage, AppealAttachment,
+    ):  # fmt: skip
+        assert await session.scalar(select(func.count()).select_from(model)) == 0, model
+    assert list(await session.scalars(select(StoredFile.storage_path))) == [shared_path]
+    assert not (tmp_path / passport_path).exists()
+    assert (tmp_path / shared_path).exists()  # another upload of the same content keeps it
     payment = await session.scalar(select(Payment))
     assert payment is not None and payment.login_id == login_id  # the history stays
     assert await session.get(Account, account_id) is not None
