@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.texts import auth as auth_texts
 from bot.texts import common as common_texts
 from bot.texts import settings as texts
-from handlers.auth import PHONE_PROBLEMS, _repeat_matches, _take_new_password, forget
+from handlers.auth import _repeat_matches, _take_new_password, forget, phone_from
 from handlers.common import show_home
 from keyboards import auth as auth_kb
 from keyboards import common as common_kb
@@ -42,11 +42,9 @@ from services.profile import Field
 from services.validation import (
     InvalidEmail,
     InvalidName,
-    InvalidPhone,
     NameProblem,
     format_phone,
     normalize_name_part,
-    normalize_phone,
 )
 
 log = logging.getLogger(__name__)
@@ -239,20 +237,9 @@ def _editing(field: Field) -> Callable[[Message, FSMContext], Awaitable[bool]]:
 @router.message(ProfileEdit.value, F.contact, _editing(Field.PHONE))
 @router.message(ProfileEdit.value, F.text, _editing(Field.PHONE))
 async def got_phone(message: Message, state: FSMContext) -> None:
-    contact = message.contact
-    try:
-        if contact is not None:
-            if message.from_user is None or contact.user_id != message.from_user.id:
-                await message.answer(auth_texts.CONTACT_NOT_OWN, reply_markup=auth_kb.phone_reply())
-                return
-            phone = normalize_phone(contact.phone_number, from_contact=True)
-        else:
-            phone = normalize_phone(message.text or "")
-    except InvalidPhone as exc:
-        await _forget_if_password(message)
-        await message.answer(PHONE_PROBLEMS[exc.reason], reply_markup=auth_kb.phone_reply())
-        return
-    await _take_value(message, state, phone)
+    phone = await phone_from(message)
+    if phone is not None:
+        await _take_value(message, state, phone)
 
 
 @router.message(ProfileEdit.value, F.text == texts.BTN_NO_PATRONYMIC, _editing(Field.PATRONYMIC))

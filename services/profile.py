@@ -265,6 +265,24 @@ async def _apply_email_change(
     return EmailChanged(login_id, name, old_email, new_email)
 
 
+async def _use(
+    session: AsyncSession,
+    reserved: list[attempts.Attempt],
+    token: EmailToken | None,
+    *,
+    telegram_user_id: int,
+    now: datetime,
+) -> EmailChanged:
+    """A counted link or code: a miss counts (and may lock), a hit is handed back and used."""
+    if token is None:
+        until = await auth._code_failed(session, reserved, now)
+        if until is not None:
+            raise auth.TooManyCodes(until)
+        raise auth.BadToken(auth.TokenProblem.UNKNOWN, TokenPurpose.EMAIL_CHANGE)
+    await auth._code_fine(session, reserved)
+    return await _apply_email_change(session, token, telegram_user_id=telegram_user_id, now=now)
+
+
 async def confirm_email_change_link(
     session: AsyncSession, raw: str, *, telegram_user_id: int, now: datetime
 ) -> EmailChanged:
@@ -279,13 +297,7 @@ async def confirm_email_change_link(
             EmailToken.purpose == TokenPurpose.EMAIL_CHANGE,
         )
     )
-    if token is None:
-        until = await auth._code_failed(session, reserved, now)
-        if until is not None:
-            raise auth.TooManyCodes(until)
-        raise auth.BadToken(auth.TokenProblem.UNKNOWN, TokenPurpose.EMAIL_CHANGE)
-    await auth._code_fine(session, reserved)
-    return await _apply_email_change(session, token, telegram_user_id=telegram_user_id, now=now)
+    return await _use(session, reserved, token, telegram_user_id=telegram_user_id, now=now)
 
 
 async def confirm_email_change_code(
@@ -304,13 +316,7 @@ async def confirm_email_change_code(
         .order_by(EmailToken.id.desc())
         .limit(1)
     )
-    if token is None:
-        until = await auth._code_failed(session, reserved, now)
-        if until is not None:
-            raise auth.TooManyCodes(until)
-        raise auth.BadToken(auth.TokenProblem.UNKNOWN, TokenPurpose.EMAIL_CHANGE)
-    await auth._code_fine(session, reserved)
-    return await _apply_email_change(session, token, telegram_user_id=telegram_user_id, now=now)
+    return await _use(session, reserved, token, telegram_user_id=telegram_user_id, now=now)
 
 
 # --- subscriptions ---------------------------------------------------------------------------
