@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -29,7 +27,17 @@ from bot.settings import Settings
 from bot.texts import auth as auth_texts
 from bot.texts import common as common_texts
 from bot.texts import settings as texts
-from handlers.auth import _repeat_matches, _take_new_password, forget, phone_from
+from handlers.auth import (
+    MAIL_QUOTAS,
+    _caps,
+    _forget_if_password,
+    _message_of,
+    _minutes,
+    _repeat_matches,
+    _take_new_password,
+    forget,
+    phone_from,
+)
 from handlers.common import show_home
 from keyboards import auth as auth_kb
 from keyboards import common as common_kb
@@ -80,10 +88,6 @@ NAME_PROBLEMS = {
     NameProblem.BAD_CHARACTERS: texts.NAME_PART_BAD,
     NameProblem.TOO_LONG: texts.NAME_PART_TOO_LONG,
 }
-MAIL_QUOTAS = {
-    auth.MailQuota.USER: auth_texts.MAIL_QUOTA_USER,
-    auth.MailQuota.ADDRESS: auth_texts.MAIL_QUOTA_ADDRESS,
-}
 LINK_PROBLEMS = {
     auth.TokenProblem.USED: texts.EMAIL_LINK_USED,
     auth.TokenProblem.EXPIRED: texts.EMAIL_LINK_EXPIRED,
@@ -97,10 +101,6 @@ LINK_PROBLEMS = {
 def _login(viewer: Viewer | None) -> int:
     assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
     return viewer.login_id
-
-
-def _message_of(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -117,15 +117,6 @@ async def _drop_markup(query: CallbackQuery) -> None:
             await message.edit_reply_markup(reply_markup=None)
 
 
-def _minutes(until: datetime, clock: Clock) -> int:
-    return max(1, math.ceil((until - clock.now()).total_seconds() / 60))
-
-
-async def _forget_if_password(message: Message) -> None:
-    if auth.looks_like_password(message.text):
-        await forget(message)
-
-
 def _shown(values: dict[str, str | None]) -> dict[str, str | None]:
     """Profile values as a person reads them (the phone formatted)."""
     phone = values.get(Field.PHONE.value)
@@ -133,10 +124,9 @@ def _shown(values: dict[str, str | None]) -> dict[str, str | None]:
 
 
 async def _profile_card(session: AsyncSession, login_id: int, clock: Clock) -> str:
-    card = await profile.get_profile(session, login_id)
+    card = await profile.get_profile(session, login_id, now=clock.now())
     values = {f.value: card.value(f) for f in Field}
-    pending = await profile.pending_email_change(session, login_id, now=clock.now())
-    return texts.profile_card(card.email, _shown(values), pending)
+    return texts.profile_card(card.email, _shown(values), card.pending_email)
 
 
 # --- the section -----------------------------------------------------------------------------
@@ -325,7 +315,7 @@ async def got_new_email(
         letter = await profile.request_email_change(
             session, _login(viewer), message.text or "", telegram_user_id=message.chat.id,
             now=clock.now(),
-            caps=auth.MailCaps(settings.mail_per_user_per_day, settings.mail_per_address_per_day),
+            caps=_caps(settings),
         )  # fmt: skip
     except InvalidEmail:
         await _forget_if_password(message)

@@ -12,6 +12,7 @@ is left, and the consent shows when it was withdrawn.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ class Profile:
     surname: str
     name: str
     patronymic: str | None
+    pending_email: str | None = None  # an e-mail change waiting for its letter to come back
 
     def value(self, field: Field) -> str | None:
         return {
@@ -123,8 +125,15 @@ async def _login(session: AsyncSession, login_id: int) -> Login:
     return login
 
 
-async def get_profile(session: AsyncSession, login_id: int) -> Profile:
-    return _profile(await _login(session, login_id))
+async def get_profile(
+    session: AsyncSession, login_id: int, *, now: datetime | None = None
+) -> Profile:
+    """The profile; with `now`, also the new address an e-mail change waits to confirm."""
+    found = _profile(await _login(session, login_id))
+    if now is None:
+        return found
+    pending = await pending_email_change(session, login_id, now=now)
+    return dataclasses.replace(found, pending_email=pending)
 
 
 async def save_profile(
