@@ -117,6 +117,11 @@ async def _drop_markup(query: CallbackQuery) -> None:
             await message.edit_reply_markup(reply_markup=None)
 
 
+async def _asked_already(state: FSMContext, step: State) -> bool:
+    """A double press of the button that opened `step`: its question is in the chat already."""
+    return await state.get_state() == step.state
+
+
 def _shown(values: dict[str, str | None]) -> dict[str, str | None]:
     """Profile values as a person reads them (the phone formatted)."""
     phone = values.get(Field.PHONE.value)
@@ -180,6 +185,11 @@ async def edit_field(
     if message is None:
         return
     current = await state.get_state()
+    if (
+        current == ProfileEdit.value.state
+        and (await state.get_data()).get("field") == callback_data.field.value
+    ):
+        return  # a double press: the question is there already
     if current not in (ProfileEdit.value.state, ProfileEdit.summary.state):
         card = await profile.get_profile(session, _login(viewer))
         values = {f.value: card.value(f) for f in Field}
@@ -282,7 +292,7 @@ async def save(
 )
 async def start_email_change(query: CallbackQuery, state: FSMContext) -> None:
     message = _message_of(query)
-    if message is None:
+    if message is None or await _asked_already(state, EmailChange.email):
         return
     await _drop_markup(query)
     await state.clear()
@@ -496,7 +506,7 @@ async def start_password_change(
     settings: Settings,
 ) -> None:
     message = _message_of(query)
-    if message is None:
+    if message is None or await _asked_already(state, ChangePassword.old):
         return
     await _drop_markup(query)
     await state.clear()
@@ -612,7 +622,7 @@ async def logout(
 @router.callback_query(SettingsCb.filter(F.action == SettingsAction.ERASE), ANY_STATE, LoggedIn())
 async def ask_erase(query: CallbackQuery, state: FSMContext) -> None:
     message = _message_of(query)
-    if message is None:
+    if message is None or await _asked_already(state, EraseData.confirm):
         return
     await _drop_markup(query)
     await state.clear()
