@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -122,6 +122,14 @@ async def _asked_already(state: FSMContext, step: State) -> bool:
     return await state.get_state() == step.state
 
 
+async def _forget_dialogs(bot: Bot, storage: BaseStorage, users: Iterable[int]) -> None:
+    """End the dialogs of Telegram users just logged out (private chats: chat = user)."""
+    for user_id in users:
+        key = StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id)
+        await storage.set_state(key, None)
+        await storage.set_data(key, {})
+
+
 def _shown(values: dict[str, str | None]) -> dict[str, str | None]:
     """Profile values as a person reads them (the phone formatted)."""
     phone = values.get(Field.PHONE.value)
@@ -222,7 +230,7 @@ async def _take_value(message: Message, state: FSMContext, value: str | None) ->
     await _show_summary(message, state, texts.field_noted(field, _shown({field: value})[field]))
 
 
-@router.message(ProfileEdit.value, F.text == common_texts.BTN_BACK)
+@router.message(ProfileEdit.value, F.text == common_texts.BTN_BACK, LoggedIn())
 async def value_back(message: Message, state: FSMContext) -> None:
     await _show_summary(message, state, texts.FIELD_KEPT)
 
@@ -234,20 +242,22 @@ def _editing(field: Field) -> Callable[[Message, FSMContext], Awaitable[bool]]:
     return check
 
 
-@router.message(ProfileEdit.value, F.contact, _editing(Field.PHONE))
-@router.message(ProfileEdit.value, F.text, _editing(Field.PHONE))
+@router.message(ProfileEdit.value, F.contact, _editing(Field.PHONE), LoggedIn())
+@router.message(ProfileEdit.value, F.text, _editing(Field.PHONE), LoggedIn())
 async def got_phone(message: Message, state: FSMContext) -> None:
     phone = await phone_from(message)
     if phone is not None:
         await _take_value(message, state, phone)
 
 
-@router.message(ProfileEdit.value, F.text == texts.BTN_NO_PATRONYMIC, _editing(Field.PATRONYMIC))
+@router.message(
+    ProfileEdit.value, F.text == texts.BTN_NO_PATRONYMIC, _editing(Field.PATRONYMIC), LoggedIn()
+)
 async def no_patronymic(message: Message, state: FSMContext) -> None:
     await _take_value(message, state, None)
 
 
-@router.message(ProfileEdit.value, F.text)
+@router.message(ProfileEdit.value, F.text, LoggedIn())
 async def got_name_part(message: Message, state: FSMContext) -> None:
     try:
         value = normalize_name_part(message.text or "")
@@ -578,6 +588,8 @@ async def got_new_password_repeat(
     session: AsyncSession,
     viewer: Viewer | None,
     clock: Clock,
+    bot: Bot,
+    fsm_storage: BaseStorage,
 ) -> None:
     password_hash = (await state.get_data()).get("password_hash")
     same = await _repeat_matches(message, session, clock, password_hash)
@@ -593,7 +605,8 @@ async def got_new_password_repeat(
         session, _login(viewer), str(password_hash), telegram_user_id=message.chat.id,
         now=clock.now(),
     )  # fmt: skip
-    await message.answer(texts.password_changed(others), reply_markup=common_kb.main_menu())
+    await _forget_dialogs(bot, fsm_storage, others)
+    await message.answer(texts.password_changed(len(others)), reply_markup=common_kb.main_menu())
 
 
 # --- logout and erasure ----------------------------------------------------------------------
@@ -652,8 +665,5 @@ async def erase(
         session, _login(viewer), telegram_user_id=query.from_user.id, now=clock.now(),
         upload_dir=settings.upload_dir,
     )  # fmt: skip
-    for user_id in erased.telegram_user_ids:  # what the other sessions typed goes too
-        key = StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id)
-        await fsm_storage.set_state(key, None)
-        await fsm_storage.set_data(key, {})
+    await _forget_dialogs(bot, fsm_storage, erased.telegram_user_ids)
     await show_home(message, None, texts.ERASED)

@@ -448,9 +448,9 @@ async def change_password(
     *,
     telegram_user_id: int,
     now: datetime,
-) -> int:
+) -> list[int]:
     """Set the new password (hashed by `auth.take_new_password`), log every other Telegram
-    user of the login out and queue each a notice; returns how many were logged out."""
+    user of the login out and queue each a notice; returns their (private) chats."""
     login = await _login(session, login_id)
     login.password_hash = password_hash
     login.password_changed_at = now
@@ -461,7 +461,7 @@ async def change_password(
     auth._audit(session, "profile.password_changed", now=now, login_id=login.id,
                 telegram_user_id=telegram_user_id, details={"sessions_closed": len(chats)})  # fmt: skip
     await session.commit()
-    return len(chats)
+    return chats
 
 
 # --- erasure (152-ФЗ) ------------------------------------------------------------------------

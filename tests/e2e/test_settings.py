@@ -249,6 +249,10 @@ async def test_password_change_logs_out_the_other_telegram_user(cabinet: Any) ->
     await cabinet.login_as(other.id)
     await other.send("/start")
     await other.expect("Здравствуйте")
+    await open_settings(other, texts.BTN_PROFILE)
+    await other.expect("Мой профиль")
+    await other.press(texts.BTN_EDIT["name"])
+    await other.expect("Введите имя")  # a dialog in flight on the other phone
     user = cabinet.user(1105)
     await cabinet.login_as(user.id)
     await user.send(common_texts.MENU_SETTINGS)
@@ -277,6 +281,7 @@ async def test_password_change_logs_out_the_other_telegram_user(cabinet: Any) ->
     assert "выполнен выход (1 сеанс)" in done.content_text
     assert {m.message_id for m in typed} <= set(user.deleted_message_ids)
     await other.expect("Пароль вашей учётной записи изменён", timeout=10)
+    assert await dialog_state(cabinet, other.id) is None
     await other.send(common_texts.MENU_SETTINGS)
     await other.expect("доступен после входа")
     login = await demo_login(cabinet)

@@ -202,9 +202,9 @@ async def test_password_change_logs_out_the_other_sessions(session: AsyncSession
     await session.commit()
     await profile.check_current_password(session, login_id, PASSWORD, telegram_user_id=1, now=NOW)
     new_hash = await auth.take_new_password(session, "Brand2new", telegram_user_id=1, now=NOW)
-    assert (
-        await profile.change_password(session, login_id, new_hash, telegram_user_id=1, now=NOW) == 1
-    )
+    assert await profile.change_password(
+        session, login_id, new_hash, telegram_user_id=1, now=NOW
+    ) == [7]
     login = await session.get(Login, login_id)
     assert login is not None and await verify_password(login.password_hash, "Brand2new")
     assert login.password_changed_at == NOW
