@@ -372,7 +372,11 @@ async def _email_changed(
 ) -> None:
     if await state.get_state() in (EmailChange.email.state, EmailChange.code.state):
         await state.clear()  # a link opened in the middle of another dialog leaves it be
-    await message.answer(texts.email_changed(changed.new_email))
+        await message.answer(
+            texts.email_changed(changed.new_email), reply_markup=common_kb.main_menu()
+        )
+    else:
+        await message.answer(texts.email_changed(changed.new_email))
     await _mail(
         mailer,
         changed.old_email,

@@ -213,7 +213,9 @@ async def test_email_changes_after_the_letter_and_the_old_address_is_told(cabine
     wrong = await user.send("ACEF-HJ47")
     await user.expect("Код не подошёл")
     typed = await user.send(code.group(1))
-    await user.expect("Теперь ваш логин — new.demo@example.ru")
+    changed = await user.expect("Теперь ваш логин — new.demo@example.ru")
+    assert changed.reply_keyboard is not None
+    assert [common_texts.MENU_APPEALS, common_texts.MENU_SETTINGS] in changed.reply_keyboard
     assert {wrong.message_id, typed.message_id} <= set(user.deleted_message_ids)
     assert (await demo_login(cabinet)).email == "new.demo@example.ru"
     [notice] = await letters_to(mail_dir, DEMO_EMAIL)
