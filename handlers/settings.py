@@ -321,6 +321,7 @@ async def _mail(mailer: Mailer, to: str, letter: tuple[str, str, str]) -> bool:
 
 
 @router.message(EmailChange.email, F.text, LoggedIn())
+@router.message(EmailChange.code, F.text.contains("@"), LoggedIn())  # another address instead
 async def got_new_email(
     message: Message,
     state: FSMContext,
@@ -351,8 +352,8 @@ async def got_new_email(
         await message.answer(auth_texts.mail_too_soon(exc.seconds_left))
         return
     except auth.MailQuotaExceeded as exc:
-        await state.clear()
-        await message.answer(MAIL_QUOTAS[exc.per], reply_markup=common_kb.main_menu())
+        await state.set_state(EmailChange.code)  # a code from an earlier letter still works
+        await message.answer(MAIL_QUOTAS[exc.per])
         return
     await state.set_state(EmailChange.code)
     await message.answer(texts.email_letter_sent(letter.email))

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import func, select
 
@@ -364,3 +365,38 @@ async def test_erasure_keeps_billing_and_logs_everyone_out(cabinet: Any) -> None
     await user.expect("Введите пароль")
     await user.send(DEMO_PASSWORD)
     await user.expect("Неверный e-mail или пароль")
+
+
+@pytest.mark.settings(mail_per_user_per_day=2)
+async def test_email_letters_are_limited_and_the_last_code_still_works(cabinet: Any) -> None:
+    await cabinet.seed_demo()
+    user = cabinet.user(1109)
+    await cabinet.login_as(user.id)
+    await open_settings(user, texts.BTN_PROFILE)
+    await user.expect("Мой профиль")
+    await user.press(texts.BTN_EDIT_EMAIL)
+    await user.expect("новый адрес электронной почты")
+    await user.send("first@example.ru")
+    await user.expect("Письмо отправлено на first@example.ru")
+    [letter] = await letters_to(cabinet.settings.mail_dir, "first@example.ru")
+    await user.send("/cancel")
+    await user.expect(common_texts.CANCELLED)
+    await open_settings(user, texts.BTN_PROFILE)
+    await user.expect("Мой профиль")
+    await user.press(texts.BTN_EDIT_EMAIL)
+    await user.expect("новый адрес электронной почты")
+    await user.send("first@example.ru")
+    await user.expect("только что отправлено")  # one letter a minute to an address
+    await user.send("second@example.ru")
+    await user.expect("Письмо отправлено на second@example.ru")
+    await user.send("third@example.ru")  # typed instead of the code: another address
+    await user.expect(auth_texts.MAIL_QUOTA_USER)
+    old_code = CODE.search(body(letter))
+    assert old_code is not None
+    await user.send(old_code.group(1))
+    await user.expect("Код не подошёл")  # only the newest letter works
+    [newest] = await letters_to(cabinet.settings.mail_dir, "second@example.ru")
+    code = CODE.search(body(newest))
+    assert code is not None
+    await user.send(code.group(1))
+    await user.expect("Теперь ваш логин — second@example.ru")
