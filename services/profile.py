@@ -5,8 +5,8 @@ An e-mail change is a letter to the new address with a link token and a short co
 and stored like the letters of `services.auth` (hashes only, 24 hours, once); the login's
 address changes only when one of them comes back. The old password is checked against a
 counter in `services.attempts` before each hash check. Erasure anonymises the login in place:
-its bills, payments and readings stay tied to it (the law keeps them), nothing else personal
-is left, and the consent shows when it was withdrawn.
+its bills, payments and readings stay tied to it (the law keeps them); contract applications
+and appeals go with their files, and the consent shows when it was withdrawn.
 """
 
 from __future__ import annotations
