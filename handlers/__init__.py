@@ -15,12 +15,13 @@ def feature_routers() -> list[Router]:
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, bills, contracts, payments, readings
+    from handlers import accounts, auth, bills, contracts, payments, readings, settings
 
     # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
     # auth's catch-all deep link handler.
     return [
         payments.router,
+        settings.router,  # before auth: its `/start em_…` (an e-mail change) is not auth's
         auth.router,
         accounts.router,
         contracts.router,
