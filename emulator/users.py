@@ -22,6 +22,10 @@ from emulator.state import (
 if TYPE_CHECKING:
     from emulator.server import BotAPIEmulator
 
+# How long a scripted person waits for the bot. Generous: a test that passes waits only as long
+# as the reply takes, and a busy machine (parallel test workers) must not fail a correct bot.
+REPLY_TIMEOUT = 15.0
+
 
 class Participant:
     """Someone who writes in one chat; shared by private users and group members."""
@@ -317,7 +321,7 @@ class Participant:
 
     # ------------------------------------------------------------ waiting
 
-    async def expect(self, fragment: str, timeout: float = 5.0) -> BotMessage:
+    async def expect(self, fragment: str, timeout: float = REPLY_TIMEOUT) -> BotMessage:
         """Wait for a bot message (new or edited after my last action) containing `fragment`."""
         since = self.last_action_seq
         events = self.chat.events
@@ -343,7 +347,7 @@ class Participant:
         return found
 
     async def expect_nothing_else(
-        self, probe: str, answer: str, timeout: float = 5.0
+        self, probe: str, answer: str, timeout: float = REPLY_TIMEOUT
     ) -> BotMessage:
         """Assert the bot sends or edits nothing more in this chat after my last action.
 
@@ -363,7 +367,7 @@ class Participant:
             )
         return reply
 
-    async def expect_callback_answer(self, timeout: float = 5.0) -> CallbackAnswer:
+    async def expect_callback_answer(self, timeout: float = REPLY_TIMEOUT) -> CallbackAnswer:
         """What answerCallbackQuery said for my last press; fails if the button keeps spinning."""
         query_id = self._last_callback_id
         if query_id is None:
@@ -552,7 +556,7 @@ class GroupChat:
     def transcript(self, last: int = 15) -> str:
         return self.chat.transcript(last)
 
-    async def wait_for_message(self, fragment: str, timeout: float = 5.0) -> BotMessage:
+    async def wait_for_message(self, fragment: str, timeout: float = REPLY_TIMEOUT) -> BotMessage:
         """Wait for any bot message in the group containing `fragment` (no member needed)."""
         events = self.chat.events
 

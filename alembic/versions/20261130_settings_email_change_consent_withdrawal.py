@@ -13,7 +13,7 @@ from alembic import op
 import models.base
 
 revision: str = '20261130_settings'
-down_revision: str | None = '20261129_bills'
+down_revision: str | None = '20261130_contracts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
