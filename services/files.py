@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +91,22 @@ async def store_file(
     return stored
 
 
+def safe_display_name(name: str) -> str:
+    """A file name as it may be shown: without control, format (bidi overrides such as
+    U+202E that make «scan.pdf\u202egpj.exe» read as «scan.pdfexe.jpg») and other invisible
+    characters."""
+    kept = []
+    for char in name:
+        category = unicodedata.category(char)
+        if category == "Zs":
+            kept.append(" ")
+        elif category[0] != "C" and category not in ("Zl", "Zp"):
+            kept.append(char)
+    return "".join(kept)
+
+
 def _clean_name(filename: str | None, extension: str) -> str:
-    name = Path(filename or f"file.{extension}").name.strip() or f"file.{extension}"
+    name = safe_display_name(Path(filename or "").name).strip() or f"file.{extension}"
     return name[:200]
 
 
