@@ -378,6 +378,7 @@ async def staff_answer(
         chat_id,
         reply_to_message_id=reply_to.message_id if reply_to is not None else None,
         thread_id=message.message_thread_id if message.is_topic_message else None,
+        replied_text=_bot_text(reply_to, bot.id),
     )
     if appeal_id is None:
         raise SkipHandler  # ordinary talk in the staff chat
@@ -405,6 +406,12 @@ async def staff_answer(
     else:
         mailed = await _mail_answer(mailer, appeal, author.full_name, body)
         await message.reply(texts.staff_undelivered(mailed))
+
+
+def _bot_text(message: Message | None, bot_id: int) -> str | None:
+    if message is None or message.from_user is None or message.from_user.id != bot_id:
+        return None
+    return message.text or message.caption
 
 
 async def _keep_staff_file(

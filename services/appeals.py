@@ -8,6 +8,7 @@ staff reply to any of them (or a message in the appeal's forum topic) answers th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -42,6 +43,7 @@ REOPEN_DAYS = 7
 THREAD_CLAIM_TTL = timedelta(seconds=30)
 SLA_KIND = "appeal_sla"
 STATUS_KIND = "appeal_status"
+NUMBER_IN_TEXT = re.compile(r"О-\d{4}-\d{6}")
 # The «Тема» list of the web cabinet, in the manual's order.
 TOPICS: tuple[AppealTopic, ...] = tuple(AppealTopic)
 
@@ -394,8 +396,11 @@ async def find_appeal(
     *,
     reply_to_message_id: int | None,
     thread_id: int | None,
+    replied_text: str | None = None,
 ) -> int | None:
-    """The appeal a staff message belongs to: by the message it replies to, else by its topic."""
+    """The appeal a staff message belongs to: by the message it replies to, else by its topic,
+    else by the appeal number in the bot's message replied to (a reply that came before the
+    bot had remembered its message)."""
     if reply_to_message_id is not None:
         found = await session.scalar(
             select(AppealStaffMessage.appeal_id).where(
@@ -411,7 +416,14 @@ async def find_appeal(
                 Appeal.staff_chat_id == chat_id, Appeal.staff_thread_id == thread_id
             )
         )
-        return by_topic
+        if by_topic is not None:
+            return by_topic
+    numbers = set(NUMBER_IN_TEXT.findall(replied_text or ""))
+    if len(numbers) == 1:  # not a list of appeals (/open, a reminder of several)
+        by_number: int | None = await session.scalar(
+            select(Appeal.id).where(Appeal.staff_chat_id == chat_id, Appeal.number == numbers.pop())
+        )
+        return by_number
     return None
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 from email import message_from_bytes, policy
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.texts import appeals as texts
-from models import AppealMessage, AppealStatus, MessageDirection
+from models import AppealMessage, AppealStatus, MessageDirection, Meter
 from services import appeals
 from tests.e2e.conftest import STAFF_CHAT_ID, Cabinet
 from tests.helpers import eventually
@@ -331,3 +331,42 @@ async def test_anticorruption_route_and_the_daily_sla_reminder(cabinet: Cabinet)
     await officer.send("/open")
     await officer.expect("Открытые обращения (1)")
     assert sum(1 for m in security.bot_messages if "без ответа" in m.content_text) == 1
+
+
+async def test_other_sections_open_the_dialog_with_the_topic_chosen(cabinet: Cabinet) -> None:
+    await cabinet.seed_demo()
+    await cabinet.login_as(USER)
+    group = cabinet.staff_group()
+    user = cabinet.user(USER)
+    async with cabinet.sessions() as session:
+        await session.execute(update(Meter).values(verified_until=date(2020, 1, 1)))
+        await session.commit()
+
+    # An expired verification: the act goes to staff, topic «Приборы учета» already chosen.
+    await user.send("🔢 Показания")
+    overview = await user.expect("Срок поверки счётчика истёк")
+    assert overview.inline_buttons[-1] == [texts.BTN_WRITE_TO_US]
+    await user.press(texts.BTN_WRITE_TO_US, message=overview)
+    await user.expect("Тема: «Приборы учета»")
+    await user.send("Прикладываю акт поверки")
+    await user.expect("приложите")
+    await user.send_document(PDF, filename="акт.pdf", mime_type="application/pdf")
+    await user.expect("Файл принят (1 из 5)")
+    await user.press(texts.BTN_DONE)
+    summary = await user.expect("Проверьте обращение")
+    assert "Тема: Приборы учета" in summary.content_text and "1. акт.pdf" in summary.content_text
+    await user.press(texts.BTN_SEND)
+    await user.expect(NUMBER)
+    await group.wait_for_message("Прикладываю акт поверки")
+
+    # No meters at all: the same way to write about it.
+    async with cabinet.sessions() as session:
+        await session.execute(update(Meter).values(is_active=False))
+        await session.commit()
+    await user.send("🔢 Показания")
+    empty = await user.expect("нет приборов учёта")
+    assert empty.inline_buttons == [[texts.BTN_WRITE_TO_US]]
+    await user.press(texts.BTN_WRITE_TO_US)
+    await user.expect("Тема: «Приборы учета»")
+    await user.send("/cancel")
+    await user.expect("Действие отменено")
