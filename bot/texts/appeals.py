@@ -167,23 +167,38 @@ def _message_line(message: MessageView, zone: tzinfo) -> str:
     return f"{head}\n{_preview(message.body)}{files}"
 
 
+BLOCK_LIMIT = 3400  # one appeal never fills a message alone (the page header fits too)
+
+
 def appeal_block(appeal: AppealView, now: datetime, zone: tzinfo) -> str:
-    """One appeal of «Мои обращения»: number, topic, status and dates, then every message."""
+    """One appeal of «Мои обращения»: number, topic, status and dates, then its messages —
+    the newest ones when all of them would not fit in one Telegram message."""
     status = STATUS_NAMES[appeal.status]
     if appeal.status is AppealStatus.CLOSED and appeal.closed_at is not None:
         status += f" {_when(appeal.closed_at, zone)}"
-    lines = [
+    head = [
         f"<b>№ {appeal.number}</b> · {TOPIC_NAMES[appeal.topic]}",
         f"Статус: {status} · создано {_when(appeal.created_at, zone)}",
     ]
-    lines += [_message_line(m, zone) for m in appeal.messages]
+    tail = []
     if appeal.status is AppealStatus.CLOSED:
         closed = appeal.closed_at
         if closed is not None and (now - closed).days < REOPEN_DAYS:
-            lines.append(f"Возобновить можно в течение {REOPEN_DAYS} дней после закрытия.")
+            tail.append(f"Возобновить можно в течение {REOPEN_DAYS} дней после закрытия.")
         else:
-            lines.append(f"Возобновить уже нельзя — создайте новое обращение («{BTN_NEW}»).")
-    return "\n".join(lines)
+            tail.append(f"Возобновить уже нельзя — создайте новое обращение («{BTN_NEW}»).")
+    budget = BLOCK_LIMIT - sum(len(line) + 1 for line in head + tail) - 60
+    shown: list[str] = []
+    for message in reversed(appeal.messages):
+        line = _message_line(message, zone)
+        if len(line) + 1 > budget:
+            break
+        shown.insert(0, line)
+        budget -= len(line) + 1
+    hidden = len(appeal.messages) - len(shown)
+    if hidden:
+        shown.insert(0, f"… ранние сообщения ({hidden}) не поместились, показаны последние")
+    return "\n".join(head + shown + tail)
 
 
 def my_appeals_page(blocks: Sequence[str], page: int, pages: int) -> str:

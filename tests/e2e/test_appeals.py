@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.texts import appeals as texts
-from models import AppealMessage, AppealStatus, MessageDirection, Meter
+from models import AppealMessage, AppealStatus, AppealTopic, MessageDirection, Meter
 from services import appeals
 from tests.e2e.conftest import STAFF_CHAT_ID, Cabinet
 from tests.helpers import eventually
@@ -225,6 +225,12 @@ async def test_forum_gets_one_topic_even_for_simultaneous_messages(cabinet: Cabi
     await phone.expect("Проверим и ответим.")
     await tablet.expect("Проверим и ответим.")
     await olga.expect(texts.STAFF_ANSWER_SENT)
+    await olga.send_document(
+        PDF, filename="расчёт.pdf", mime_type="application/pdf", caption="Расчёт",
+        thread_id=first.message_thread_id,
+    )  # fmt: skip
+    document = await phone.expect("Расчёт")
+    assert document.document is not None and await document.download() == PDF
 
     # The staff chat's commands.
     await olga.send("/help")
@@ -370,3 +376,41 @@ async def test_other_sections_open_the_dialog_with_the_topic_chosen(cabinet: Cab
     await user.expect("Тема: «Приборы учета»")
     await user.send("/cancel")
     await user.expect("Действие отменено")
+
+
+async def test_my_appeals_are_paged_under_telegram_limit(cabinet: Cabinet) -> None:
+    await cabinet.seed_demo()
+    login_id = await cabinet.login_as(USER)
+    cabinet.staff_group()
+    now = cabinet.clock.now()
+    async with cabinet.sessions() as session:
+        chatty = await appeals.create_appeal(
+            session, login_id, account_id=None, topic=AppealTopic.GENERAL, text="Начало",
+            file_ids=[], staff_chat_id=None, now=now, year=2026,
+        )  # fmt: skip
+        for n in range(12):
+            await appeals.add_subscriber_message(
+                session, login_id, chatty.id, text=f"Сообщение {n} " + "ж" * 900, file_ids=[],
+                now=now,
+            )  # fmt: skip
+        for topic in (AppealTopic.METERS, AppealTopic.OTHER, AppealTopic.SUGGESTIONS):
+            await appeals.create_appeal(
+                session, login_id, account_id=None, topic=topic, text="д" * 2900, file_ids=[],
+                staff_chat_id=None, now=now, year=2026,
+            )  # fmt: skip
+    user = cabinet.user(USER)
+    await user.send("✉️ Общение")
+    await user.expect("Что вы хотите сделать?")
+    await user.press(texts.BTN_LIST)
+    page = await user.expect("Мои обращения — страница 1 из 2")
+    first = page.content_text
+    assert "О-2026-000004" in first and "О-2026-000001" not in first  # newest first
+    await user.press(texts.BTN_NEXT, message=page)
+    await user.expect("страница 2 из 2")  # the same message, edited
+    second = page.content_text
+    assert len(first) < 4096 and len(second) < 4096
+    assert "ранние сообщения (" in second and "не поместились" in second
+    assert "Сообщение 11 " in second and "Сообщение 0 " not in second
+    assert texts.BTN_NEXT not in str(page.inline_buttons)
+    await user.press(texts.BTN_PREV, message=page)
+    await user.expect("страница 1 из 2")
