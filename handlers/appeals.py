@@ -18,7 +18,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.downloads import download, file_of
+from bot.downloads import store_upload
 from bot.filters import LoggedIn
 from bot.settings import Settings
 from bot.texts import appeals as texts
@@ -32,7 +32,7 @@ from models import AppealTopic
 from services import appeals
 from services.appeals import AppealView
 from services.errors import NotFound
-from services.files import FileTooLarge, UnsupportedFileType, store_file
+from services.files import FileTooLarge, UnsupportedFileType
 from services.identity import Viewer
 
 router = Router(name="appeals")
@@ -141,18 +141,8 @@ async def attach(
     if len(files) >= appeals.MAX_ATTACHMENTS:
         await message.answer(texts.TOO_MANY_ATTACHMENTS, reply_markup=kb.attachments(len(files)))
         return
-    file_id, unique_id, size, filename = file_of(message)
     try:
-        data = await download(bot, file_id, size, settings.max_upload_mb)
-        stored = await store_file(
-            session,
-            settings.upload_dir,
-            data,
-            filename=filename,
-            limit_mb=settings.max_upload_mb,
-            telegram_file_id=file_id,
-            telegram_file_unique_id=unique_id,
-        )
+        stored = await store_upload(bot, message, session, settings)
     except FileTooLarge as exc:
         await message.answer(texts.file_too_big(exc.limit_mb))
         return

@@ -34,7 +34,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.downloads import download, file_of
+from bot.downloads import store_upload
 from bot.settings import Settings
 from bot.texts import appeals as texts
 from keyboards import appeals as kb
@@ -42,7 +42,7 @@ from keyboards.appeals import StaffAppealAction, StaffAppealCb
 from services import appeals
 from services.appeals import AppealView, AttachmentView, FollowUp
 from services.errors import NotFound
-from services.files import FileTooLarge, UnsupportedFileType, store_file
+from services.files import FileTooLarge, UnsupportedFileType
 from services.mailer import Letter, Mailer, MailNotSent
 
 log = logging.getLogger(__name__)
@@ -420,14 +420,8 @@ async def _keep_staff_file(
     """A staff photo or PDF is stored with the answer; another file is relayed but not kept."""
     if not message.photo and message.document is None:
         return []
-    file_id, unique_id, size, filename = file_of(message)
     try:
-        data = await download(bot, file_id, size, settings.max_upload_mb)
-        stored = await store_file(
-            session, settings.upload_dir, data, filename=filename,
-            limit_mb=settings.max_upload_mb, telegram_file_id=file_id,
-            telegram_file_unique_id=unique_id,
-        )  # fmt: skip
+        stored = await store_upload(bot, message, session, settings)
     except (FileTooLarge, UnsupportedFileType, TelegramAPIError):
         return []
     return [stored.id]
