@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.texts import appeals as texts
+from bot.texts.common import STALE_BUTTON
 from models import AppealMessage, AppealStatus, AppealTopic, MessageDirection, Meter
 from services import appeals
 from tests.e2e.conftest import STAFF_CHAT_ID, Cabinet
@@ -309,6 +310,17 @@ async def test_blocked_subscriber_gets_the_answer_by_mail_and_staff_carry_on(
     assert appeal.status is AppealStatus.CLOSED
     assert [m.body for m in appeal.messages][-1] == "Тариф меняется по заявлению."  # kept
 
+    # Back a week and a day later: the answer is in «Мои обращения», reopening is over.
+    user.unblock_bot()
+    cabinet.clock.advance(timedelta(days=8))
+    await user.send("✉️ Общение")
+    await user.expect("Что вы хотите сделать?")
+    await user.press(texts.BTN_LIST)
+    mine = await user.expect("Мои обращения")
+    assert "Тариф меняется по заявлению." in mine.content_text
+    assert "Возобновить уже нельзя" in mine.content_text
+    assert mine.inline_buttons == [[texts.BTN_NEW]]
+
 
 @pytest.mark.settings(anticorruption_chat_id=ANTICORRUPTION_CHAT_ID, appeal_sla_hours=24)
 async def test_anticorruption_route_and_the_daily_sla_reminder(cabinet: Cabinet) -> None:
@@ -341,7 +353,7 @@ async def test_anticorruption_route_and_the_daily_sla_reminder(cabinet: Cabinet)
 
 async def test_other_sections_open_the_dialog_with_the_topic_chosen(cabinet: Cabinet) -> None:
     await cabinet.seed_demo()
-    await cabinet.login_as(USER)
+    login_id = await cabinet.login_as(USER)
     group = cabinet.staff_group()
     user = cabinet.user(USER)
     async with cabinet.sessions() as session:
@@ -361,8 +373,11 @@ async def test_other_sections_open_the_dialog_with_the_topic_chosen(cabinet: Cab
     await user.press(texts.BTN_DONE)
     summary = await user.expect("Проверьте обращение")
     assert "Тема: Приборы учета" in summary.content_text and "1. акт.pdf" in summary.content_text
-    await user.press(texts.BTN_SEND)
+    send = summary.inline_keyboard[0][0]
+    await user.press_button(summary, send)
+    await user.press_button(summary, send)  # a double press sends one appeal
     await user.expect(NUMBER)
+    assert (await user.expect_callback_answer()).text == STALE_BUTTON
     await group.wait_for_message("Прикладываю акт поверки")
 
     # No meters at all: the same way to write about it.
@@ -376,6 +391,9 @@ async def test_other_sections_open_the_dialog_with_the_topic_chosen(cabinet: Cab
     await user.expect("Тема: «Приборы учета»")
     await user.send("/cancel")
     await user.expect("Действие отменено")
+    async with cabinet.sessions() as session:
+        assert len(await appeals.list_appeals(session, login_id)) == 1
+    assert sum(1 for m in group.bot_messages if "Обращение №" in m.content_text) == 1
 
 
 async def test_my_appeals_are_paged_under_telegram_limit(cabinet: Cabinet) -> None:
