@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     staff_chat_id: int | None = None
+    # Appeals: «Противодействие коррупции» go to their own chat when it is set; staff are
+    # reminded of appeals left without an answer this long.
+    anticorruption_chat_id: int | None = None
+    appeal_sla_hours: int = Field(default=24, ge=1, le=720)
     tz: str = "Europe/Moscow"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -91,10 +91,7 @@ class Participant:
         message.text = text
         message.html = text
         message.entities = command_entities(text)
-        if reply_to is not None:
-            message.reply_to = reply_to
-            if reply_to.message_thread_id is not None and thread_id is None:
-                message.message_thread_id = reply_to.message_thread_id
+        self._in_reply(message, reply_to)
         self._deliver(message)
         return message
 
@@ -117,6 +114,12 @@ class Participant:
         self._deliver(message)
         return message
 
+    def _in_reply(self, message: UserMessage, reply_to: ChatMessage | None) -> None:
+        if reply_to is not None:
+            message.reply_to = reply_to
+            if reply_to.message_thread_id is not None and message.message_thread_id is None:
+                message.message_thread_id = reply_to.message_thread_id
+
     async def send_document(
         self,
         data: bytes,
@@ -124,21 +127,32 @@ class Participant:
         filename: str,
         mime_type: str = "application/octet-stream",
         caption: str | None = None,
+        reply_to: ChatMessage | None = None,
+        thread_id: int | None = None,
     ) -> UserMessage:
-        message = self._message()
+        message = self._message(thread_id=thread_id)
         message.document = self.emu.store_file(
             data, filename=filename, mime_type=mime_type, kind="documents"
         )
         message.caption = caption
+        self._in_reply(message, reply_to)
         self._deliver(message)
         return message
 
-    async def send_photo(self, data: bytes, *, caption: str | None = None) -> UserMessage:
-        message = self._message()
+    async def send_photo(
+        self,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        reply_to: ChatMessage | None = None,
+        thread_id: int | None = None,
+    ) -> UserMessage:
+        message = self._message(thread_id=thread_id)
         message.photo = self.emu.store_file(
             data, filename=None, mime_type="image/jpeg", kind="photos"
         )
         message.caption = caption
+        self._in_reply(message, reply_to)
         self._deliver(message)
         return message
 

@@ -7,15 +7,16 @@ from aiogram import Router
 
 def feature_routers() -> list[Router]:
     """Order matters: the global commands first, feature dialogs, then the menu fallbacks."""
-    from handlers import auth, common, fallback
+    from handlers import auth, common, fallback, staff
 
-    # The password guard deletes a password-looking message no feature step took, before the
+    # The staff chat's /help and /open come before the subscribers' global commands. The
+    # password guard deletes a password-looking message no feature step took, before the
     # fallback answers it.
-    return [common.router, *_features(), auth.password_guard, fallback.router]
+    return [staff.router, common.router, *_features(), auth.password_guard, fallback.router]
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, bills, contracts, payments, readings, settings
+    from handlers import accounts, appeals, auth, bills, contracts, payments, readings, settings
 
     # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
     # auth's catch-all deep link handler.
@@ -27,4 +28,5 @@ def _features() -> list[Router]:
         contracts.router,
         readings.router,
         bills.router,
+        appeals.router,
     ]

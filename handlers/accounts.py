@@ -15,9 +15,10 @@ from bot.filters import LoggedIn
 from bot.texts import accounts as texts
 from bot.texts import common as common_texts
 from keyboards import accounts as kb
+from keyboards import appeals as appeal_kb
 from keyboards import common as common_kb
 from keyboards.accounts import AccountAction, AccountsCb, LinkAction, LinkCb
-from models import SubscriberType
+from models import AppealTopic, SubscriberType
 from services import accounts
 from services.errors import NotFound
 from services.identity import Viewer
@@ -145,7 +146,10 @@ async def start_link(
         return
     until = await accounts.link_locked_until(session, _login(viewer), now=clock.now())
     if until is not None:
-        await query.message.answer(texts.link_locked(until.astimezone(clock.zone)))
+        await query.message.answer(
+            texts.link_locked(until.astimezone(clock.zone)),
+            reply_markup=appeal_kb.new_appeal(AppealTopic.ACCOUNT_CHANGES),
+        )
         return
     await state.clear()
     await state.set_state(LinkAccount.subscriber_type)

@@ -21,9 +21,11 @@ from bot.filters import HasAccount
 from bot.settings import Settings
 from bot.texts import common as common_texts
 from bot.texts import readings as texts
+from keyboards import appeals as appeal_kb
 from keyboards import common as common_kb
 from keyboards import readings as kb
 from keyboards.readings import ConfirmReadingsCb, ReadingAction, ReadingsCb
+from models import AppealTopic
 from services import charts
 from services import readings as service
 from services.files import FileTooLarge, UnsupportedFileType
@@ -33,6 +35,7 @@ router = Router(name="readings")
 
 ANY_STATE = StateFilter("*")
 MESSAGE_LIMIT = 3800
+METERS_TOPIC = AppealTopic.METERS
 
 
 class ReadingEntry(StatesGroup):
@@ -77,7 +80,7 @@ async def _show_overview(
     ]
     if not overview:
         await message.answer(
-            "\n".join([*lines, texts.NO_METERS]), reply_markup=common_kb.main_menu()
+            "\n".join([*lines, texts.NO_METERS]), reply_markup=appeal_kb.new_appeal(METERS_TOPIC)
         )
         return
     for meter in overview:
@@ -97,10 +100,10 @@ async def _show_overview(
         texts.window_note(choice.first_day, choice.last_day, choice.position, choice.period),
         texts.CHOOSE_METER,
     ]
-    await message.answer(
-        "\n".join(lines),
-        reply_markup=kb.meters([(m.id, m.serial_number) for m in overview]),
-    )
+    markup = kb.meters([(m.id, m.serial_number) for m in overview])
+    if any(m.verification_expired for m in overview):  # the act of verification goes to staff
+        markup = appeal_kb.with_new_appeal(markup, METERS_TOPIC)
+    await message.answer("\n".join(lines), reply_markup=markup)
 
 
 # --- ReadingEntry ------------------------------------------------------------------------------
