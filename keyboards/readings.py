@@ -19,6 +19,8 @@ class ReadingAction(enum.StrEnum):
     NO = "n"  # type the value again
     NO_PHOTO = "p"
     RETYPE = "r"  # start the values over from the summary
+    SPLIT_YES = "sy"  # several zones typed in one message were read right
+    SPLIT_NO = "sn"  # they were not: type the zone again
 
 
 class ReadingsCb(CallbackData, prefix="rd"):
@@ -48,6 +50,19 @@ def confirm_warning() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.BTN_YES_RIGHT, callback_data=ReadingsCb(action=ReadingAction.YES))
     builder.button(text=texts.BTN_NO_RETYPE, callback_data=ReadingsCb(action=ReadingAction.NO))
+    builder.button(text=texts.BTN_CANCEL, callback_data=CancelCb())
+    builder.adjust(2, 1)
+    return builder.as_markup()
+
+
+def confirm_split() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BTN_YES_RIGHT, callback_data=ReadingsCb(action=ReadingAction.SPLIT_YES)
+    )
+    builder.button(
+        text=texts.BTN_NO_RETYPE, callback_data=ReadingsCb(action=ReadingAction.SPLIT_NO)
+    )
     builder.button(text=texts.BTN_CANCEL, callback_data=CancelCb())
     builder.adjust(2, 1)
     return builder.as_markup()
