@@ -393,12 +393,7 @@ async def test_photo_of_the_meter_is_stored_with_the_reading(cabinet: Cabinet) -
     assert "Фото счётчика: приложено" in summary.text
     await user.press(texts.BTN_CONFIRM)
     await user.expect("Показания приняты")
-    async with cabinet.sessions() as session:
-        submission = await session.scalar(select(ReadingSubmission))
-        assert submission is not None and submission.photo_file_id is not None
-        stored = await session.get(StoredFile, submission.photo_file_id)
-        assert stored is not None and stored.mime_type == "image/jpeg"
-    assert (cabinet.settings.upload_dir / stored.storage_path).read_bytes() == JPEG
+    assert await photo_of_the_submission(cabinet) == JPEG
 
 
 async def test_a_photo_sent_instead_of_the_value_is_the_meter_photo(cabinet: Cabinet) -> None:
@@ -418,11 +413,17 @@ async def test_a_photo_sent_instead_of_the_value_is_the_meter_photo(cabinet: Cab
     assert not any(texts.ASK_PHOTO in m.content_text for m in user.bot_messages)
     await user.press(texts.BTN_CONFIRM)
     await user.expect("Показания приняты")
+    assert await photo_of_the_submission(cabinet) == JPEG
+
+
+async def photo_of_the_submission(cabinet: Cabinet) -> bytes:
+    """The bytes of the meter photo stored with the (only) submission, checked to be a JPEG."""
     async with cabinet.sessions() as session:
         submission = await session.scalar(select(ReadingSubmission))
         assert submission is not None and submission.photo_file_id is not None
         stored = await session.get(StoredFile, submission.photo_file_id)
         assert stored is not None and stored.mime_type == "image/jpeg"
+    return (cabinet.settings.upload_dir / stored.storage_path).read_bytes()
 
 
 async def test_two_zones_typed_in_one_message_fill_both_after_a_confirmation(
