@@ -443,12 +443,22 @@ async def test_two_zones_typed_in_one_message_fill_both_after_a_confirmation(
     await user.press(texts.BTN_NO_RETYPE)
     await user.expect("Введите показание по зоне Т1 (день)")
     assert question.inline_keyboard == []
+    # A value typed together with others is checked as if typed alone: «Вы уверены?» still asks.
+    await user.send(f"{day} {night + 3000}")
+    await user.expect("Я понял их так")
+    await user.press(texts.BTN_YES_RIGHT)
+    unusual = await user.expect("Вы уверены?")
+    assert "Зона Т2 ночь." in unusual.text
+    await user.press(texts.BTN_NO_RETYPE)
+    await user.expect("Введите показание по зоне Т2 (ночь)")  # Т1 is kept
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("Введите показание по зоне Т1 (день)")
     await user.send(f"{day};{night}".replace(".", ","))
     again = await user.expect("Я понял их так")
     await user.press(texts.BTN_YES_RIGHT)
     await user.expect(texts.ASK_PHOTO)  # both zones are in: no question about Т2
     assert again.inline_keyboard == []
-    assert not any("по зоне Т2" in m.content_text for m in user.bot_messages)
+    assert sum("Введите показание по зоне Т2" in m.content_text for m in user.bot_messages) == 1
     await user.press(texts.BTN_NO_PHOTO)
     summary = await user.expect("Проверьте показания")
     assert "Т1 день: " in summary.text and "расход 30,00 кВт·ч" in summary.text
