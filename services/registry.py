@@ -8,6 +8,7 @@ the readings export so both directions speak the same format.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import enum
 import heapq
@@ -614,6 +615,24 @@ class _Staging:
             await raw.copy_records_to_table(STAGE.name, records=records, columns=_STAGED_COLUMNS)
         self.rows += len(rows)
 
+    async def load_all(self, batches: Iterator[list[RegistryRow]]) -> None:
+        """Stage batches as a worker thread reads and checks them: while one batch is written
+        (by the driver's thread on SQLite, by the server on PostgreSQL) the next is parsed."""
+        loading: asyncio.Task[None] | None = None
+        try:
+            while True:
+                rows = await asyncio.to_thread(next, batches, None)
+                if loading is not None:
+                    await loading
+                    loading = None
+                if rows is None:
+                    return
+                loading = asyncio.create_task(self.load(rows))
+        finally:
+            if loading is not None:  # the file could not be read on: stop writing
+                loading.cancel()
+                await asyncio.wait([loading])
+
     async def analyze(self) -> None:
         """PostgreSQL never analyzes temporary tables by itself, and its plans need the counts;
         its sorts and hashes over a million rows fit in memory with a larger `work_mem`."""
@@ -661,6 +680,21 @@ class _Staging:
             await result.close()
 
 
+def _good_batches(source: _Lines, errors: ErrorLog, size: int) -> Iterator[list[RegistryRow]]:
+    """The file's good rows in lists of `size`; each bad line goes to `errors`."""
+    batch: list[RegistryRow] = []
+    for item in _each_line(source):
+        if isinstance(item, RowError):
+            errors.add(item)
+            continue
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 @asynccontextmanager
 async def _staging(session: AsyncSession) -> AsyncIterator[_Staging]:
     """Temporary tables for one import. Whatever the caller has not committed is rolled back on
@@ -699,16 +733,7 @@ async def import_registry(
         errors.add(bad_header)
         return ImportResult(None, errors)
     async with _staging(session) as staging:
-        pending: list[RegistryRow] = []
-        for item in _each_line(source):
-            if isinstance(item, RowError):
-                errors.add(item)
-                continue
-            pending.append(item)
-            if len(pending) >= batch:
-                await staging.load(pending)
-                pending = []
-        await staging.load(pending)
+        await staging.load_all(_good_batches(source, errors, batch))
         await staging.analyze()
         async for error in staging.cross_line_errors():
             errors.add(error)
@@ -736,8 +761,9 @@ async def import_rows(
     balance is never touched. `rows` must have passed `parse_rows`' checks.
     """
     async with _staging(session) as staging:
-        for start in range(0, len(rows), BATCH):
-            await staging.load(rows[start : start + BATCH])
+        await staging.load_all(
+            list(rows[start : start + BATCH]) for start in range(0, len(rows), BATCH)
+        )
         await staging.analyze()
         summary = await _apply(staging, now, progress or (lambda done, total: None))
         await staging.drop()
