@@ -554,24 +554,31 @@ STAGE_READINGS = Table(
 _STAGED_COLUMNS = [column.name for column in STAGE.columns]
 
 
+_NO_VALUES: tuple[None, ...] = (None, None, None)
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_dates(day: date) -> tuple[str, str]:
+    """A reading date and its period as SQLAlchemy stores dates in SQLite (few distinct)."""
+    return day.isoformat(), period_of(day).isoformat()
+
+
 def _staged(row: RegistryRow, sqlite: bool) -> tuple[object, ...]:
     """A row as the staging table takes it: for SQLite in the storage format SQLAlchemy uses
     (ISO dates, floats for numerics); for asyncpg's COPY as Python values."""
-    values: list[Decimal | None] = [*row.values, None, None, None][:3]
-    reading_date = row.reading_date
-    period = period_of(reading_date) if reading_date is not None else None
+    values = (*row.values, *_NO_VALUES[len(row.values) :])
+    taken, verified = row.reading_date, row.verified_until
     if sqlite:
+        taken_text, period_text = _sqlite_dates(taken) if taken else (None, None)
         return (
             row.line, row.account, row.surname, row.first_name, row.patronymic, row.address,
-            row.meter, row.zones, row.digits,
-            row.verified_until.isoformat() if row.verified_until else None,
-            reading_date.isoformat() if reading_date else None,
-            period.isoformat() if period else None,
-            *(float(v) if v is not None else None for v in values),
+            row.meter, row.zones, row.digits, _sqlite_dates(verified)[0] if verified else None,
+            taken_text, period_text, *(float(v) if v is not None else None for v in values),
         )  # fmt: skip
     return (
         row.line, row.account, row.surname, row.first_name, row.patronymic, row.address,
-        row.meter, row.zones, row.digits, row.verified_until, reading_date, period, *values,
+        row.meter, row.zones, row.digits, verified, taken, period_of(taken) if taken else None,
+        *values,
     )  # fmt: skip
 
 
