@@ -218,6 +218,25 @@ def registry_problem(error: RowError, expected_header: str) -> str:
     return f"строка {error.line}: {reason}"
 
 
+def _line_ranges(lines: list[int]) -> str:
+    """[5, 6, 7, 9] → «5–7, 9»: consecutive bad lines (a whole broken block) read as one range."""
+    parts: list[str] = []
+    start = previous = lines[0]
+    for line in [*lines[1:], None]:
+        if line is not None and line == previous + 1:
+            previous = line
+            continue
+        parts.append(str(start) if start == previous else f"{start}–{previous}")
+        if line is not None:
+            start = previous = line
+    return ", ".join(parts)
+
+
+def registry_more_errors(lines: list[int]) -> str:
+    """After the errors printed in full: the line numbers of all the others."""
+    return f"…и ещё {plural(len(lines), 'ошибочная строка', 'ошибочные строки', 'ошибочных строк')}: {_line_ranges(lines)}"
+
+
 def registry_rejected(count: int) -> str:
     return (
         f"Реестр не загружен: {plural(count, 'ошибка', 'ошибки', 'ошибок')}. "
