@@ -1,31 +1,43 @@
-"""Registry import benchmark: 100 000 rows into a fresh SQLite database; prints time and memory.
+"""Registry import benchmark: `python -m bot import-registry` on a generated file of N rows, on
+SQLite and PostgreSQL, next to a bare baseline in the same run; prints rows/s, wall and CPU
+time and peak memory.
 
-Run from the project root: `.venv/bin/python -m benchmarks.import_registry [ROWS] [--tracemalloc]`.
-Peak memory is the process's max RSS (getrusage); `--tracemalloc` also traces Python
-allocations, which is exact but makes the run several times slower.
+Run from the project root:
+    .venv/bin/python -m benchmarks.import_registry [--rows 100000]
+        [--database-url URL | --backend sqlite|postgres|both] [--pg-admin-url URL] [--bad-line]
+
+The import runs as a child process (`python -m bot import-registry FILE`), so its time and peak
+memory (VmHWM of that process) are what the operator gets. Each backend gets a fresh database
+(unless `--database-url` or DATABASE_URL names one): a first import, then a re-import of the same
+file (nothing changes), and with `--bad-line` a third file whose last line is bad (nothing is
+written, the line is reported). The baselines do the least the same job needs, in a child process
+measured the same way: the csv module reading the file alone, and the file's fields loaded as
+text into a plain table of the same database (sqlite3 executemany; asyncpg COPY).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import random
-import resource
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from datetime import UTC, date, datetime
-from decimal import Decimal
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-from bot.db import create_engine, create_session_factory, upgrade_sync
 from services import registry
 
 DEFAULT_ROWS = 100_000
+PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 def write_file(path: Path, rows: int, seed: int = 2026) -> None:
-    """About 1.3 meters per account; zone schemes and readings vary like a real registry."""
+    """About 1.3 meters per account; zone schemes and readings vary like a real registry. The
+    lines are what `registry.format_row` writes (no field here needs quoting), only faster."""
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         out.write(";".join(registry.HEADER) + "\n")
@@ -33,72 +45,198 @@ def write_file(path: Path, rows: int, seed: int = 2026) -> None:
         written = 0
         while written < rows:
             account += 1
-            meters = 1 if rng.random() < 0.7 else 2
-            for m in range(meters):
+            holder = "Иванов;Иван;" + ("Петрович" if account % 5 else "")
+            address = f"г. Магнитогорск, ул. Металлургов, д. {account % 300}, кв. {account % 97}"
+            verified = f"01.{1 + account % 12:02d}.2030"
+            taken = f"{1 + account % 25:02d}.11.2026"
+            for m in range(1 if rng.random() < 0.7 else 2):
                 if written >= rows:
                     break
                 zones = rng.choice((1, 1, 2, 3))
-                values = [Decimal(rng.randint(0, 99_999_99)) / 100 for _ in range(zones)]
-                row = registry.RegistryRow(
-                    line=0,
-                    account=f"74{account:08d}",
-                    surname="Иванов",
-                    first_name="Иван",
-                    patronymic="Петрович" if account % 5 else None,
-                    address=f"г. Магнитогорск, ул. Металлургов, д. {account % 300}, кв. {account % 97}",
-                    meter=f"{account:08d}-{m}",
-                    zones=zones,
-                    digits=6,
-                    verified_until=date(2030, 1 + account % 12, 1),
-                    reading_date=date(2026, 11, 1 + account % 25),
-                    values=tuple(values),
+                cents = [rng.randint(0, 99_999_99) for _ in range(zones)]
+                values = [f"{c // 100},{c % 100:02d}" for c in cents] + [""] * (3 - zones)
+                out.write(
+                    f"74{account:08d};{holder};{address};{account:08d}-{m};{zones};6;"
+                    f"{verified};{taken};{';'.join(values)}\n"
                 )
-                out.write(registry.format_row(row))
                 written += 1
 
 
-async def run(rows: int, trace: bool) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        csv_path = Path(folder) / "registry.csv"
-        db_url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        write_file(csv_path, rows)
-        upgrade_sync(db_url)
-        engine = create_engine(db_url)
-        try:
-            if trace:
-                tracemalloc.start()
-            started = time.perf_counter()
-            with csv_path.open("rb") as stream:
-                parsed, errors = registry.parse_rows(stream)
-            parse_seconds = time.perf_counter() - started
-            assert not errors, errors[:5]
-            async with create_session_factory(engine)() as session:
-                summary = await registry.import_rows(session, parsed, now=datetime.now(UTC))
-            total = time.perf_counter() - started
-            peak = tracemalloc.get_traced_memory()[1] if trace else 0
-            tracemalloc.stop()
-            again = time.perf_counter()
-            async with create_session_factory(engine)() as session:
-                second = await registry.import_rows(session, parsed, now=datetime.now(UTC))
-            reimport = time.perf_counter() - again
-        finally:
-            await engine.dispose()
-    max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"rows: {rows}, file: {csv_path.name}")
-    print(f"parse + validate: {parse_seconds:.1f} s")
-    print(f"first import (parse + write): {total:.1f} s")
-    print(
-        f"  accounts {summary.accounts.created}, meters {summary.meters.created}, "
-        f"readings {summary.readings.created}"
+def with_bad_last_line(good: Path, bad: Path) -> None:
+    """The same file with its last line made bad (digits out of range)."""
+    data = good.read_bytes()
+    head, _, last = data.rstrip(b"\n").rpartition(b"\n")
+    bad.write_bytes(head + b"\n" + last.replace(b";6;", b";66;", 1) + b"\n")
+
+
+@dataclass
+class Run:
+    seconds: float
+    cpu: float
+    peak_mib: float
+    code: int
+    out: str
+    err: str
+
+
+MEASURE = (
+    "import resource\n"
+    "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print('CPU', usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
+    "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM')]\n"
+    "print('MAXRSS', peak[0].split()[1], file=sys.stderr)\n"
+)
+# `python -m bot ARGS` in this child, then its CPU time and peak RSS (VmHWM: ru_maxrss of a child
+# started from a big parent would report the parent's memory at fork time).
+CHILD = (
+    "import runpy, sys\n"
+    "sys.argv = ['bot', *sys.argv[1:]]\n"
+    "code = 0\n"
+    "try:\n"
+    "    runpy.run_module('bot', run_name='__main__')\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n" + MEASURE + "sys.exit(code)\n"
+)
+
+
+def child(args: list[str], env: dict[str, str]) -> Run:
+    """`python -c CHILD ARGS` (CHILD runs `python -m bot ARGS` and prints its CPU time and
+    VmHWM), or a baseline script when ARGS start with `-c`."""
+    started = time.perf_counter()
+    command = [sys.executable, "-c", CHILD, *args]
+    if args[0] == "-c":
+        command = [sys.executable, "-c", args[1] + "\n" + MEASURE, *args[2:]]
+    result = subprocess.run(
+        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
     )
-    print(
-        f"re-import of the same file: {reimport:.1f} s (unchanged readings: {second.readings.unchanged})"
+    seconds = time.perf_counter() - started
+    rest, _, peak = result.stderr.strip().rpartition("MAXRSS ")
+    err, _, cpu = rest.strip().rpartition("CPU ")
+    if not peak:
+        raise SystemExit(f"{args} failed:\n{result.stderr}")
+    return Run(seconds, float(cpu), int(peak) / 1024, result.returncode, result.stdout, err.strip())
+
+
+CSV_ONLY = (
+    "import csv, sys\n"
+    "with open(sys.argv[1], encoding='utf-8-sig', newline='') as f:\n"
+    "    n = sum(1 for _ in csv.reader(f, delimiter=';'))\n"
+    "print(n - 1)\n"
+)
+SQLITE_LOAD = (
+    "import csv, sqlite3, sys\n"
+    "db = sqlite3.connect(sys.argv[2])\n"
+    "db.execute('CREATE TABLE bare (' + ', '.join(f'c{i} TEXT' for i in range(13)) + ')')\n"
+    "with open(sys.argv[1], encoding='utf-8-sig', newline='') as f:\n"
+    "    rows = csv.reader(f, delimiter=';')\n"
+    "    next(rows)\n"
+    "    db.executemany('INSERT INTO bare VALUES (' + ', '.join('?' * 13) + ')', rows)\n"
+    "db.commit()\n"
+    "print(db.execute('SELECT count(*) FROM bare').fetchone()[0])\n"
+)
+PG_LOAD = (
+    "import asyncio, csv, itertools, sys\n"
+    "import asyncpg\n"
+    "async def main():\n"
+    "    db = await asyncpg.connect(sys.argv[2])\n"
+    "    await db.execute('CREATE TABLE bare (' + ', '.join(f'c{i} text' for i in range(13)) + ')')\n"
+    "    with open(sys.argv[1], encoding='utf-8-sig', newline='') as f:\n"
+    "        rows = csv.reader(f, delimiter=';')\n"
+    "        next(rows)\n"
+    "        while batch := list(itertools.islice(rows, 5000)):\n"
+    "            await db.copy_records_to_table('bare', records=batch)\n"
+    "    print(await db.fetchval('SELECT count(*) FROM bare'))\n"
+    "    await db.close()\n"
+    "asyncio.run(main())\n"
+)
+
+
+def line(title: str, run: Run, rows: int) -> str:
+    return (
+        f"  {title:<34} {run.seconds:6.1f} s wall {run.cpu:6.1f} s CPU "
+        f"{rows / run.seconds:9.0f} rows/s  peak RSS {run.peak_mib:5.0f} MiB"
     )
-    if trace:
-        print(f"peak Python memory (tracemalloc): {peak / 2**20:.0f} MiB")
-    print(f"max RSS of the process (getrusage): {max_rss_kb / 1024:.0f} MiB")
+
+
+def bench(name: str, url: str, files: dict[str, Path], rows: int, folder: Path) -> None:
+    env = {"DATABASE_URL": url, "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+    print(f"{name}: {rows} rows; load average {os.getloadavg()[0]:.1f}", flush=True)
+    if url.startswith("sqlite"):
+        bare = child(["-c", SQLITE_LOAD, str(files["good"]), str(folder / "bare.db")], {})
+        (folder / "bare.db").unlink()
+        print(line("bare: csv + sqlite3 executemany", bare, rows), flush=True)
+    else:
+        dsn = url.replace("+asyncpg", "")
+        bare = child(["-c", PG_LOAD, str(files["good"]), dsn], {})
+        asyncio.run(_pg("DROP TABLE bare", dsn))
+        print(line("bare: csv + asyncpg COPY (text)", bare, rows), flush=True)
+    first = child(["import-registry", str(files["good"])], env)
+    if first.code != 0:
+        raise SystemExit(f"import failed ({first.code}):\n{first.err[-3000:]}")
+    print(line("import-registry, first import", first, rows), flush=True)
+    print("    " + first.out.strip().replace("\n", "\n    "), flush=True)
+    print(f"    ratio to bare: {first.seconds / bare.seconds:.1f}× wall, "
+          f"{first.peak_mib / bare.peak_mib:.1f}× memory", flush=True)  # fmt: skip
+    again = child(["import-registry", str(files["good"])], env)
+    print(line("import-registry, same file again", again, rows), flush=True)
+    if "bad" in files:
+        bad = child(["import-registry", str(files["bad"])], env)
+        assert bad.code == 1, bad.err[-2000:]
+        reported = [e for e in bad.err.splitlines() if e.startswith("строка ")]
+        print(line("import-registry, last line bad", bad, rows), flush=True)
+        print(f"    exit {bad.code}; reported: {reported}", flush=True)
+
+
+async def _pg(sql: str, dsn: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn.replace("+asyncpg", ""))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--pg-admin-url", default=os.environ.get("TEST_DATABASE_URL", PG_ADMIN))
+    parser.add_argument(
+        "--bad-line", action="store_true", help="also import a file whose last line is bad"
+    )
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        files = {"good": folder / "registry.csv"}
+        started = time.perf_counter()
+        write_file(files["good"], args.rows)
+        if args.bad_line:
+            files["bad"] = folder / "registry-bad.csv"
+            with_bad_last_line(files["good"], files["bad"])
+        size = files["good"].stat().st_size / 2**20
+        print(
+            f"files written in {time.perf_counter() - started:.0f} s ({size:.0f} MiB)", flush=True
+        )
+        reading = child(["-c", CSV_ONLY, str(files["good"])], {})
+        print(line("bare: csv module reads the file", reading, args.rows), flush=True)
+        if args.database_url:
+            bench("given database", args.database_url, files, args.rows, folder)
+            return
+        if args.backend in ("sqlite", "both"):
+            bench("SQLite", f"sqlite+aiosqlite:///{folder / 'bench.db'}", files, args.rows, folder)
+        if args.backend in ("postgres", "both"):
+            database = f"mef_bench_{uuid.uuid4().hex[:8]}"
+            admin = args.pg_admin_url
+            asyncio.run(_pg(f'CREATE DATABASE "{database}"', admin))
+            try:
+                url = f"{admin.rsplit('/', 1)[0]}/{database}"
+                bench("PostgreSQL", url, files, args.rows, folder)
+            finally:
+                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', admin))
 
 
 if __name__ == "__main__":
-    numbers = [a for a in sys.argv[1:] if a.isdigit()]
-    asyncio.run(run(int(numbers[0]) if numbers else DEFAULT_ROWS, "--tracemalloc" in sys.argv))
+    main()

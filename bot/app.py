@@ -113,10 +113,12 @@ def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:
     must not race the first through the dialog); different users still run in parallel.
     With Redis the lock holds across bot instances too; it shares the storage's client, which
     the storage closes (aiogram's isolation does not close its own)."""
-    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    from bot.isolation import OrderedRedisEventIsolation
 
     if isinstance(storage, RedisStorage):
-        return RedisEventIsolation(redis=storage.redis, key_builder=storage.key_builder)
+        return OrderedRedisEventIsolation(redis=storage.redis, key_builder=storage.key_builder)
     return SimpleEventIsolation()
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -16,7 +15,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from alembic import command
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_MS = 10_000
@@ -87,6 +88,8 @@ async def database_answers(engine: AsyncEngine, timeout: float = HEALTH_TIMEOUT)
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # migrations run at start only: not kept imported for it
+
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
     config.attributes["database_url"] = url
@@ -94,11 +97,15 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_sync(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade_sync(url: str, revision: str = "base") -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(url), revision)
 
 

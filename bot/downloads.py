@@ -6,8 +6,11 @@ import io
 
 from aiogram import Bot
 from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.files import check_size
+from bot.settings import Settings
+from models import StoredFile
+from services.files import check_size, store_file
 
 
 class NoFileInMessage(Exception):
@@ -33,3 +36,21 @@ async def download(bot: Bot, file_id: str, size: int | None, limit_mb: int) -> b
     data = buffer.getvalue()
     check_size(len(data), limit_mb)
     return data
+
+
+async def store_upload(
+    bot: Bot, message: Message, session: AsyncSession, settings: Settings
+) -> StoredFile:
+    """Download the document or photo of a message, check it and save it (the caller commits);
+    raises services.files.FileTooLarge or UnsupportedFileType."""
+    file_id, unique_id, size, filename = file_of(message)
+    data = await download(bot, file_id, size, settings.max_upload_mb)
+    return await store_file(
+        session,
+        settings.upload_dir,
+        data,
+        filename=filename,
+        limit_mb=settings.max_upload_mb,
+        telegram_file_id=file_id,
+        telegram_file_unique_id=unique_id,
+    )

@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from services.files import UploadQuota
     from services.receipts import Supplier
 
 OFFICIAL_API_URL = "https://api.telegram.org"
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     staff_chat_id: int | None = None
+    # Appeals: «Противодействие коррупции» go to their own chat when it is set; staff are
+    # reminded of appeals left without an answer this long.
+    anticorruption_chat_id: int | None = None
+    appeal_sla_hours: int = Field(default=24, ge=1, le=720)
     tz: str = "Europe/Moscow"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -87,6 +92,8 @@ class Settings(BaseSettings):
     # Uploads (documents, attachments, meter photos).
     upload_dir: Path = Path("data/uploads")
     max_upload_mb: int = Field(default=20, ge=1, le=20)
+    upload_files_per_day: int = Field(default=40, ge=1, le=10_000)
+    upload_mb_per_day: int = Field(default=200, ge=1, le=100_000)
 
     # Bills and receipts: the day of the next month a bill is due, the supplier's requisites
     # printed on receipts and in their payment QR code (all of them, or none: no receipts).
@@ -363,6 +370,12 @@ class Settings(BaseSettings):
     @property
     def dialog_ttl(self) -> timedelta:
         return timedelta(hours=self.dialog_ttl_hours)
+
+    @property
+    def upload_quota(self) -> UploadQuota:
+        from services.files import UploadQuota
+
+        return UploadQuota(self.upload_files_per_day, self.upload_mb_per_day)
 
     @property
     def webhook_path(self) -> str:

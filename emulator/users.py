@@ -22,6 +22,10 @@ from emulator.state import (
 if TYPE_CHECKING:
     from emulator.server import BotAPIEmulator
 
+# How long a scripted person waits for the bot. Generous: a test that passes waits only as long
+# as the reply takes, and a busy machine (parallel test workers) must not fail a correct bot.
+REPLY_TIMEOUT = 15.0
+
 
 class Participant:
     """Someone who writes in one chat; shared by private users and group members."""
@@ -87,10 +91,7 @@ class Participant:
         message.text = text
         message.html = text
         message.entities = command_entities(text)
-        if reply_to is not None:
-            message.reply_to = reply_to
-            if reply_to.message_thread_id is not None and thread_id is None:
-                message.message_thread_id = reply_to.message_thread_id
+        self._in_reply(message, reply_to)
         self._deliver(message)
         return message
 
@@ -113,6 +114,12 @@ class Participant:
         self._deliver(message)
         return message
 
+    def _in_reply(self, message: UserMessage, reply_to: ChatMessage | None) -> None:
+        if reply_to is not None:
+            message.reply_to = reply_to
+            if reply_to.message_thread_id is not None and message.message_thread_id is None:
+                message.message_thread_id = reply_to.message_thread_id
+
     async def send_document(
         self,
         data: bytes,
@@ -120,21 +127,32 @@ class Participant:
         filename: str,
         mime_type: str = "application/octet-stream",
         caption: str | None = None,
+        reply_to: ChatMessage | None = None,
+        thread_id: int | None = None,
     ) -> UserMessage:
-        message = self._message()
+        message = self._message(thread_id=thread_id)
         message.document = self.emu.store_file(
             data, filename=filename, mime_type=mime_type, kind="documents"
         )
         message.caption = caption
+        self._in_reply(message, reply_to)
         self._deliver(message)
         return message
 
-    async def send_photo(self, data: bytes, *, caption: str | None = None) -> UserMessage:
-        message = self._message()
+    async def send_photo(
+        self,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        reply_to: ChatMessage | None = None,
+        thread_id: int | None = None,
+    ) -> UserMessage:
+        message = self._message(thread_id=thread_id)
         message.photo = self.emu.store_file(
             data, filename=None, mime_type="image/jpeg", kind="photos"
         )
         message.caption = caption
+        self._in_reply(message, reply_to)
         self._deliver(message)
         return message
 
@@ -317,7 +335,7 @@ class Participant:
 
     # ------------------------------------------------------------ waiting
 
-    async def expect(self, fragment: str, timeout: float = 5.0) -> BotMessage:
+    async def expect(self, fragment: str, timeout: float = REPLY_TIMEOUT) -> BotMessage:
         """Wait for a bot message (new or edited after my last action) containing `fragment`."""
         since = self.last_action_seq
         events = self.chat.events
@@ -343,7 +361,7 @@ class Participant:
         return found
 
     async def expect_nothing_else(
-        self, probe: str, answer: str, timeout: float = 5.0
+        self, probe: str, answer: str, timeout: float = REPLY_TIMEOUT
     ) -> BotMessage:
         """Assert the bot sends or edits nothing more in this chat after my last action.
 
@@ -363,7 +381,7 @@ class Participant:
             )
         return reply
 
-    async def expect_callback_answer(self, timeout: float = 5.0) -> CallbackAnswer:
+    async def expect_callback_answer(self, timeout: float = REPLY_TIMEOUT) -> CallbackAnswer:
         """What answerCallbackQuery said for my last press; fails if the button keeps spinning."""
         query_id = self._last_callback_id
         if query_id is None:
@@ -552,7 +570,7 @@ class GroupChat:
     def transcript(self, last: int = 15) -> str:
         return self.chat.transcript(last)
 
-    async def wait_for_message(self, fragment: str, timeout: float = 5.0) -> BotMessage:
+    async def wait_for_message(self, fragment: str, timeout: float = REPLY_TIMEOUT) -> BotMessage:
         """Wait for any bot message in the group containing `fragment` (no member needed)."""
         events = self.chat.events
 

@@ -7,24 +7,37 @@ from aiogram import Router
 
 def feature_routers() -> list[Router]:
     """Order matters: the global commands first, feature dialogs, then the menu fallbacks."""
-    from handlers import auth, common, fallback
+    from handlers import auth, common, fallback, staff
 
-    # The password guard deletes a password-looking message no feature step took, before the
+    # The staff chat's /help and /open come before the subscribers' global commands. The
+    # password guard deletes a password-looking message no feature step took, before the
     # fallback answers it.
-    return [common.router, *_features(), auth.password_guard, fallback.router]
+    return [staff.router, common.router, *_features(), auth.password_guard, fallback.router]
 
 
 def _features() -> list[Router]:
-    from handlers import accounts, auth, bills, contracts, notifications, payments, readings
+    from handlers import (
+        accounts,
+        appeals,
+        auth,
+        bills,
+        contracts,
+        notifications,
+        payments,
+        readings,
+        settings,
+    )
 
     # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
     # auth's catch-all deep link handler.
     return [
         payments.router,
+        settings.router,  # before auth: its `/start em_…` (an e-mail change) is not auth's
         auth.router,
         accounts.router,
         contracts.router,
         readings.router,
         bills.router,
+        appeals.router,
         notifications.router,
     ]

@@ -15,9 +15,10 @@ from bot.filters import LoggedIn
 from bot.texts import accounts as texts
 from bot.texts import common as common_texts
 from keyboards import accounts as kb
+from keyboards import appeals as appeal_kb
 from keyboards import common as common_kb
 from keyboards.accounts import AccountAction, AccountsCb, LinkAction, LinkCb
-from models import SubscriberType
+from models import AppealTopic, SubscriberType
 from services import accounts
 from services.errors import NotFound
 from services.identity import Viewer
@@ -26,12 +27,10 @@ router = Router(name="accounts")
 
 
 class LinkAccount(StatesGroup):
-    subscriber_type = State()
     number = State()
     surname = State()
     meter = State()
-    confirm = State()
-    save = State()
+    confirm = State()  # the summary: «Подключить» links at once
 
 
 def _login(viewer: Viewer | None) -> int:
@@ -123,11 +122,8 @@ async def unlink(
         callback_answer.text = texts.ACCOUNT_GONE
         return
     cards = await accounts.list_accounts(session, login_id)
-    await _edit(
-        query,
-        texts.unlinked(card.number, new_current) + "\n\n" + texts.accounts_list(cards),
-        kb.section(cards),
-    )
+    done = texts.unlinked(card.number, new_current, was_current=card.is_current)
+    await _edit(query, done + "\n\n" + texts.accounts_list(cards), kb.section(cards))
 
 
 # --- LinkAccount -----------------------------------------------------------------------------
@@ -145,16 +141,21 @@ async def start_link(
         return
     until = await accounts.link_locked_until(session, _login(viewer), now=clock.now())
     if until is not None:
-        await query.message.answer(texts.link_locked(until.astimezone(clock.zone)))
+        await query.message.answer(
+            texts.link_locked(until.astimezone(clock.zone)),
+            reply_markup=appeal_kb.new_appeal(AppealTopic.ACCOUNT_CHANGES),
+        )
         return
     await state.clear()
-    await state.set_state(LinkAccount.subscriber_type)
-    await query.message.answer(texts.LINK_TYPE, reply_markup=kb.subscriber_types())
+    # The web cabinet offers one subscriber type, «Физ.лицо»: it is chosen, and said so.
+    await state.set_data({"subscriber_type": SubscriberType.INDIVIDUAL.value})
+    await _ask_number(query.message, state, intro=texts.LINK_TITLE)
 
 
-async def _ask_number(message: Message, state: FSMContext) -> None:
+async def _ask_number(message: Message, state: FSMContext, intro: str | None = None) -> None:
     await state.set_state(LinkAccount.number)
-    await message.answer(texts.LINK_NUMBER, reply_markup=common_kb.back_cancel())
+    text = f"{intro}\n\n{texts.LINK_NUMBER}" if intro else texts.LINK_NUMBER
+    await message.answer(text, reply_markup=common_kb.back_cancel())
 
 
 async def _ask_surname(message: Message, state: FSMContext) -> None:
@@ -167,32 +168,15 @@ async def _ask_meter(message: Message, state: FSMContext) -> None:
     await message.answer(texts.LINK_METER, reply_markup=common_kb.back_cancel())
 
 
-@router.callback_query(
-    LinkCb.filter(F.action == LinkAction.TYPE), LinkAccount.subscriber_type, LoggedIn()
-)
-async def choose_type(
-    query: CallbackQuery,
-    callback_data: LinkCb,
-    state: FSMContext,
-    callback_answer: CallbackAnswer,
+@router.message(LinkAccount.number, F.text == common_texts.BTN_BACK, LoggedIn())
+async def number_back(
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer | None
 ) -> None:
-    if callback_data.value not in {t.value for t in SubscriberType} or not isinstance(
-        query.message, Message
-    ):
-        callback_answer.text = common_texts.STALE_BUTTON
-        return
-    kind = SubscriberType(callback_data.value)
-    await state.update_data(subscriber_type=kind.value)
-    await query.message.edit_text(
-        common_texts.chosen(texts.LINK_TYPE, texts.SUBSCRIBER_TYPE_NAMES[kind]), reply_markup=None
-    )
-    await _ask_number(query.message, state)
-
-
-@router.message(LinkAccount.number, F.text == common_texts.BTN_BACK)
-async def number_back(message: Message, state: FSMContext) -> None:
-    await state.set_state(LinkAccount.subscriber_type)
-    await message.answer(texts.LINK_TYPE, reply_markup=kb.subscriber_types())
+    """«« Назад» from the first step: back to the list of accounts."""
+    await state.clear()
+    await message.answer(texts.BACK_TO_ACCOUNTS, reply_markup=common_kb.main_menu())
+    cards = await accounts.list_accounts(session, _login(viewer))
+    await message.answer(texts.accounts_list(cards), reply_markup=kb.section(cards))
 
 
 @router.message(LinkAccount.number, F.text, LoggedIn())
@@ -251,7 +235,6 @@ async def enter_meter(message: Message, state: FSMContext) -> None:
 
 
 @router.message(LinkAccount.confirm, F.text == common_texts.BTN_BACK)
-@router.message(LinkAccount.save, F.text == common_texts.BTN_BACK)
 async def confirm_back_typed(message: Message, state: FSMContext) -> None:
     await _ask_meter(message, state)
 
@@ -263,29 +246,20 @@ async def confirm_back(query: CallbackQuery, state: FSMContext) -> None:
         await _ask_meter(query.message, state)
 
 
-@router.callback_query(LinkCb.filter(F.action == LinkAction.CONFIRM), LinkAccount.confirm)
-async def confirm(query: CallbackQuery, state: FSMContext) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await state.set_state(LinkAccount.save)
-        await query.message.answer(texts.LINK_SAVE_PROMPT, reply_markup=kb.link_save())
-
-
-@router.callback_query(LinkCb.filter(F.action == LinkAction.SAVE), LinkAccount.save, LoggedIn())
-async def save(
+@router.callback_query(
+    LinkCb.filter(F.action == LinkAction.CONFIRM), LinkAccount.confirm, LoggedIn()
+)
+async def confirm(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
     viewer: Viewer | None,
     clock: Clock,
-    callback_answer: CallbackAnswer,
 ) -> None:
-    if not isinstance(query.message, Message):
-        return
-    if await state.get_state() != LinkAccount.save.state:  # the first press did it
-        callback_answer.text = common_texts.STALE_BUTTON
-        return
-    await _save(query.message, state, session, _login(viewer), clock)
+    """The one confirmation: «Подключить» under the summary links the account. A second press
+    finds the dialog finished and gets the stale-button answer."""
+    if isinstance(query.message, Message):
+        await _save(query.message, state, session, _login(viewer), clock)
 
 
 async def _save(
@@ -326,3 +300,5 @@ async def _save(
         return
     await state.clear()
     await message.answer(texts.linked(card), reply_markup=common_kb.main_menu())
+    if not card.is_current:
+        await message.answer(texts.offer_current(card), reply_markup=kb.make_current(card))

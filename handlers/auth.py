@@ -464,21 +464,28 @@ async def got_email(
 async def got_phone(
     message: Message, state: FSMContext, settings: Settings, captcha: Captcha, bot: Bot
 ) -> None:
+    phone = await phone_from(message)
+    if phone is None:
+        return
+    await state.update_data(phone=phone)
+    await advance(message, state, Registration.phone, settings=settings, captcha=captcha, bot=bot)
+
+
+async def phone_from(message: Message) -> str | None:
+    """The answer of a phone step (here and in «Мой профиль»): the sender's own shared contact
+    or a typed number, in E.164; None when refused, the reason told and the button shown again."""
     contact = message.contact
     try:
         if contact is not None:
             if message.from_user is None or contact.user_id != message.from_user.id:
                 await message.answer(texts.CONTACT_NOT_OWN, reply_markup=kb.phone_reply())
-                return
-            phone = normalize_phone(contact.phone_number, from_contact=True)
-        else:
-            phone = normalize_phone(message.text or "")
+                return None
+            return normalize_phone(contact.phone_number, from_contact=True)
+        return normalize_phone(message.text or "")
     except InvalidPhone as exc:
         await _forget_if_password(message)
         await message.answer(PHONE_PROBLEMS[exc.reason], reply_markup=kb.phone_reply())
-        return
-    await state.update_data(phone=phone)
-    await advance(message, state, Registration.phone, settings=settings, captcha=captcha, bot=bot)
+        return None
 
 
 async def _take_new_password(message: Message, session: AsyncSession, clock: Clock) -> str | None:

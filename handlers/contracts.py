@@ -12,7 +12,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -41,7 +41,7 @@ from models import ApplicationStatus, ObjectType
 from services import contracts
 from services.contracts import ApplicationView, DocumentKind, DocumentView
 from services.errors import NotFound
-from services.files import FileTooLarge, UnsupportedFileType, store_file
+from services.files import FileTooLarge, UnsupportedFileType, UploadQuotaExceeded, store_file
 from services.identity import Viewer
 
 router = Router(name="contracts")
@@ -138,9 +138,9 @@ async def _ask_document(message: Message, state: FSMContext, settings: Settings)
 
 
 async def _store_upload(
-    message: Message, bot: Bot, session: AsyncSession, settings: Settings
+    message: Message, bot: Bot, session: AsyncSession, settings: Settings, login_id: int
 ) -> int | None:
-    """Download, check and save the file of a message; answers the reason when it is refused."""
+    """Download, check, clean and save the file of a message; answers the reason when refused."""
     file_id, unique_id, size, filename = file_of(message)
     try:
         data = await download(bot, file_id, size, settings.max_upload_mb)
@@ -152,6 +152,9 @@ async def _store_upload(
             limit_mb=settings.max_upload_mb,
             telegram_file_id=file_id,
             telegram_file_unique_id=unique_id,
+            clean=True,
+            login_id=login_id,
+            quota=settings.upload_quota,
         )
     except FileTooLarge as exc:
         await message.answer(texts.file_too_big(exc.limit_mb))
@@ -159,13 +162,21 @@ async def _store_upload(
     except UnsupportedFileType:
         await message.answer(texts.UNSUPPORTED_FILE)
         return None
+    except UploadQuotaExceeded as exc:
+        await message.answer(texts.upload_quota_exceeded(exc.quota.files, exc.quota.megabytes))
+        return None
     await session.commit()
     return stored.id
 
 
-@router.message(ApplyForContract.documents, F.photo | F.document)
+@router.message(ApplyForContract.documents, F.photo | F.document, LoggedIn())
 async def upload_document(
-    message: Message, state: FSMContext, bot: Bot, session: AsyncSession, settings: Settings
+    message: Message,
+    state: FSMContext,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer | None,
 ) -> None:
     data = await state.get_data()
     kind = contracts.requirements(ObjectType(data["object_type"]))[int(data["step"])].kind
@@ -173,7 +184,7 @@ async def upload_document(
     if len(docs.get(kind.value, [])) >= contracts.MAX_FILES_PER_KIND:
         await message.answer(texts.TOO_MANY_FILES)
         return
-    stored_id = await _store_upload(message, bot, session, settings)
+    stored_id = await _store_upload(message, bot, session, settings, _login(viewer))
     if stored_id is None:
         return
     docs.setdefault(kind.value, []).append(stored_id)
@@ -268,10 +279,14 @@ async def save(
         documents=data.get("docs", {}),
         now=clock.now(),
         year=clock.today().year,
+        staff_chat_id=settings.staff_chat_id,
     )
     await state.clear()
-    await message.answer(texts.submitted(app), reply_markup=common_kb.main_menu())
-    await _post_card(bot, settings, session, app)
+    await message.answer(
+        texts.submitted(app, staff_chat=settings.staff_chat_id is not None),
+        reply_markup=common_kb.main_menu(),
+    )
+    await _post_card_now(bot, settings, session, app.id)
 
 
 # --- «Мои заявки» and documents sent on request ----------------------------------------------
@@ -282,10 +297,30 @@ async def my_applications(
     query: CallbackQuery, session: AsyncSession, viewer: Viewer | None
 ) -> None:
     if isinstance(query.message, Message):
-        apps = await contracts.list_applications(session, _login(viewer))
+        mine = await contracts.list_applications(session, _login(viewer))
         await query.message.answer(
-            texts.applications_list(apps), reply_markup=kb.applications(apps)
+            texts.applications_list(mine), reply_markup=kb.applications(mine)
         )
+
+
+@router.callback_query(ContractsCb.filter(F.action == ContractAction.PAGE), LoggedIn())
+async def applications_page(
+    query: CallbackQuery,
+    callback_data: ContractsCb,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    callback_answer: CallbackAnswer,
+) -> None:
+    if not isinstance(query.message, Message) or not callback_data.value.isdigit():
+        callback_answer.text = common_texts.STALE_BUTTON
+        return
+    mine = await contracts.list_applications(session, _login(viewer), page=int(callback_data.value))
+    try:
+        await query.message.edit_text(
+            texts.applications_list(mine), reply_markup=kb.applications(mine)
+        )
+    except TelegramBadRequest:
+        callback_answer.text = common_texts.STALE_BUTTON  # unchanged: a double press
 
 
 @router.callback_query(ContractsCb.filter(F.action == ContractAction.MORE), LoggedIn())
@@ -318,15 +353,20 @@ async def start_more(
     )
 
 
-@router.message(SendRequestedDocuments.files, F.photo | F.document)
+@router.message(SendRequestedDocuments.files, F.photo | F.document, LoggedIn())
 async def upload_more(
-    message: Message, state: FSMContext, bot: Bot, session: AsyncSession, settings: Settings
+    message: Message,
+    state: FSMContext,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer | None,
 ) -> None:
     files: list[int] = (await state.get_data()).get("files", [])
     if len(files) >= contracts.MAX_FILES_PER_KIND:
         await message.answer(texts.TOO_MANY_FILES)
         return
-    stored_id = await _store_upload(message, bot, session, settings)
+    stored_id = await _store_upload(message, bot, session, settings, _login(viewer))
     if stored_id is None:
         return
     files.append(stored_id)
@@ -361,10 +401,11 @@ async def more_done(
     await message.answer(texts.more_sent(app.number), reply_markup=common_kb.main_menu())
     added = [d for d in app.documents if d.stored_file_id in set(files)]
     await _refresh_card(bot, settings, app)
-    if settings.staff_chat_id is not None:
+    if settings.staff_chat_id is not None and app.staff_chat_message_id is not None:
         await _send_documents(
             bot,
             settings,
+            app.number,
             added,
             app.staff_chat_message_id,
             texts.more_documents_caption(app.number),
@@ -379,33 +420,55 @@ async def more_expected(message: Message) -> None:
 # --- the staff chat ----------------------------------------------------------------------------
 
 
-async def _post_card(
-    bot: Bot, settings: Settings, session: AsyncSession, app: ApplicationView
+async def post_card(
+    bot: Bot, settings: Settings, session: AsyncSession, application_id: int
+) -> None:
+    """Post the application's card and its documents to the staff chat, once.
+
+    The outbox sender of CARD_KIND (scheduler/outbox.py) and the save handler call it; a
+    Telegram or network error propagates, so the outbox retries.
+    """
+    app = await contracts.get_application(session, application_id)
+    if app.staff_chat_message_id is not None or app.status not in contracts.OPEN_STATUSES:
+        return  # posted already (a retry after a lost answer), or decided
+    if settings.staff_chat_id is None:
+        log.warning("STAFF_CHAT_ID is not set: application %s waits for a staff chat", app.id)
+        return  # queued again by the maintenance job once a staff chat is configured
+    card = await bot.send_message(
+        settings.staff_chat_id, texts.staff_card(app), reply_markup=kb.staff_card(app)
+    )
+    await contracts.card_posted(session, app.id, card.message_id)
+    await _send_documents(
+        bot, settings, app.number, app.documents, card.message_id,
+        texts.documents_caption(app.number),
+    )  # fmt: skip
+
+
+async def _post_card_now(
+    bot: Bot, settings: Settings, session: AsyncSession, application_id: int
 ) -> None:
     if settings.staff_chat_id is None:
-        log.warning("STAFF_CHAT_ID is not set: application %s is not shown to staff", app.id)
+        log.warning("STAFF_CHAT_ID is not set: staff do not see application %s", application_id)
         return
     try:
-        card = await bot.send_message(
-            settings.staff_chat_id, texts.staff_card(app), reply_markup=kb.staff_card(app.id)
-        )
-    except TelegramAPIError:
-        log.exception("could not post application %s to the staff chat", app.id)
-        return
-    await contracts.set_staff_message(session, app.id, card.message_id)
-    await _send_documents(
-        bot, settings, app.documents, card.message_id, texts.documents_caption(app.number)
-    )
+        await post_card(bot, settings, session, application_id)
+    except (TelegramAPIError, OSError) as exc:
+        log.warning("could not post application %s to the staff chat: %s", application_id, exc)
+        await contracts.card_failed(session, application_id, str(exc))
 
 
 async def _send_documents(
     bot: Bot,
     settings: Settings,
+    number: str,
     documents: Sequence[DocumentView],
     reply_to: int | None,
     caption: str,
 ) -> None:
-    """The files as documents, in albums of up to ten, under the application's card."""
+    """The files as documents, in albums of up to ten, under the application's card.
+
+    Each is named by the bot (`texts.staff_file_name`), never by the applicant.
+    """
     assert settings.staff_chat_id is not None
     reply = (
         ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
@@ -413,7 +476,10 @@ async def _send_documents(
     for start in range(0, len(documents), MEDIA_GROUP_MAX):
         chunk = documents[start : start + MEDIA_GROUP_MAX]
         files = [
-            FSInputFile(settings.upload_dir / d.storage_path, filename=d.filename) for d in chunk
+            FSInputFile(
+                settings.upload_dir / d.storage_path, filename=texts.staff_file_name(d, number)
+            )
+            for d in chunk
         ]
         try:
             if len(files) == 1:
@@ -437,7 +503,7 @@ async def _refresh_card(
 ) -> None:
     if settings.staff_chat_id is None or app.staff_chat_message_id is None:
         return
-    markup = kb.staff_card(app.id) if app.status in contracts.OPEN_STATUSES else None
+    markup = kb.staff_card(app)
     try:
         await bot.edit_message_text(
             texts.staff_card(app, decided_by=decided_by),
@@ -486,6 +552,9 @@ async def staff_button(
         await _refresh_card(bot, settings, app)
         return
     staff_name = query.from_user.full_name
+    if callback_data.action in (StaffAction.LINK, StaffAction.KEEP):
+        await _decide_link(query, callback_data, session, bot, settings, clock, callback_answer)
+        return
     if callback_data.action is StaffAction.TAKE:
         try:
             app = await contracts.take_in_work(
@@ -507,6 +576,48 @@ async def staff_button(
         reply_parameters=ReplyParameters(message_id=message.message_id),
     )
     await state.update_data(prompt_ids=[sent.message_id])
+
+
+async def _decide_link(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    session: AsyncSession,
+    bot: Bot,
+    settings: Settings,
+    clock: Clock,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """Staff saw the existing account beside the application: link it, or not."""
+    message = query.message
+    assert isinstance(message, Message)
+    staff_name = query.from_user.full_name
+    ids = (callback_data.application_id, callback_data.account_id)
+    if callback_data.action is StaffAction.KEEP:
+        app, account_number = await contracts.decline_existing(
+            session, *ids, now=clock.now(), staff_user_id=query.from_user.id
+        )
+        declined = texts.staff_link_declined(app.number, account_number, staff_name)
+        await message.edit_text(message.html_text + "\n\n" + declined, reply_markup=None)
+        return
+    try:
+        app = await contracts.link_existing(
+            session, *ids, now=clock.now(), staff_user_id=query.from_user.id
+        )
+    except contracts.AccountNumberTaken as exc:
+        callback_answer.text = texts.staff_link_taken(str(exc))
+        callback_answer.show_alert = True
+        return
+    except contracts.AlreadyDecided as exc:
+        callback_answer.text = texts.staff_already_decided(exc.status)
+        return
+    await message.edit_text(
+        message.html_text
+        + "\n\n"
+        + texts.staff_link_confirmed(app.account_number or "", staff_name),
+        reply_markup=None,
+    )
+    await _refresh_card(bot, settings, app, decided_by=staff_name)
+    await message.reply(texts.staff_done(app))
 
 
 async def _reask(message: Message, state: FSMContext, text: str) -> None:
@@ -583,6 +694,14 @@ async def staff_reply(
         return
     except contracts.AccountNumberTaken as exc:
         await _reask(message, state, texts.staff_account_taken(str(exc)))
+        return
+    except contracts.AccountNeedsConfirmation as exc:
+        await state.clear()
+        number = (await contracts.get_application(session, application_id)).number
+        await message.reply(
+            texts.staff_account_compare(number, exc.match),
+            reply_markup=kb.confirm_link(application_id, exc.match),
+        )
         return
     except contracts.AlreadyDecided as exc:
         await state.clear()

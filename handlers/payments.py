@@ -24,10 +24,11 @@ from bot.filters import HasAccount
 from bot.settings import Settings
 from bot.texts import common as common_texts
 from bot.texts import payments as texts
+from keyboards import appeals as appeal_kb
 from keyboards import common as common_kb
 from keyboards import payments as kb
 from keyboards.payments import PayBillCb, PaymentAction, PaymentCb
-from models import PaymentChannel, PaymentStatus
+from models import AppealTopic, PaymentChannel, PaymentStatus
 from services import payments as service
 from services.identity import Viewer
 from services.yookassa_api import ProviderUnavailable, YooKassaGateway
@@ -530,7 +531,9 @@ async def successful_payment(message: Message, session: AsyncSession, clock: Clo
         )
     except service.PaymentNotFound:
         log.error("successful payment with an unknown payload")
-        await message.answer(texts.UNMATCHED)
+        await message.answer(
+            texts.UNMATCHED, reply_markup=appeal_kb.new_appeal(AppealTopic.BILLING_DEBT)
+        )
         return
     await message.answer(texts.credited(credit.amount, credit.account_number, credit.balance))
 

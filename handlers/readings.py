@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,9 +23,11 @@ from bot.filters import HasAccount
 from bot.settings import Settings
 from bot.texts import common as common_texts
 from bot.texts import readings as texts
+from keyboards import appeals as appeal_kb
 from keyboards import common as common_kb
 from keyboards import readings as kb
 from keyboards.readings import ConfirmReadingsCb, ReadingAction, ReadingsCb
+from models import AppealTopic
 from services import charts
 from services import readings as service
 from services.files import FileTooLarge, UnsupportedFileType
@@ -33,10 +37,12 @@ router = Router(name="readings")
 
 ANY_STATE = StateFilter("*")
 MESSAGE_LIMIT = 3800
+METERS_TOPIC = AppealTopic.METERS
 
 
 class ReadingEntry(StatesGroup):
     value = State()  # typing the value of data["zone"]
+    confirm_split = State()  # several zones typed in one message: «Правильно ли я понял?»
     confirm_value = State()  # rollover or unusual consumption: «Вы уверены?»
     photo = State()  # optional photo of the meter
     confirm = State()  # the summary with «Подтвердить»
@@ -77,7 +83,7 @@ async def _show_overview(
     ]
     if not overview:
         await message.answer(
-            "\n".join([*lines, texts.NO_METERS]), reply_markup=common_kb.main_menu()
+            "\n".join([*lines, texts.NO_METERS]), reply_markup=appeal_kb.new_appeal(METERS_TOPIC)
         )
         return
     for meter in overview:
@@ -97,10 +103,10 @@ async def _show_overview(
         texts.window_note(choice.first_day, choice.last_day, choice.position, choice.period),
         texts.CHOOSE_METER,
     ]
-    await message.answer(
-        "\n".join(lines),
-        reply_markup=kb.meters([(m.id, m.serial_number) for m in overview]),
-    )
+    markup = kb.meters([(m.id, m.serial_number) for m in overview])
+    if any(m.verification_expired for m in overview):  # the act of verification goes to staff
+        markup = appeal_kb.with_new_appeal(markup, METERS_TOPIC)
+    await message.answer("\n".join(lines), reply_markup=markup)
 
 
 # --- ReadingEntry ------------------------------------------------------------------------------
@@ -199,11 +205,19 @@ async def value_back(
 
 
 @router.message(
-    StateFilter(ReadingEntry.confirm_value, ReadingEntry.photo, ReadingEntry.confirm),
+    StateFilter(
+        ReadingEntry.confirm_split,
+        ReadingEntry.confirm_value,
+        ReadingEntry.photo,
+        ReadingEntry.confirm,
+    ),
     F.text == common_texts.BTN_BACK,
 )
-async def later_step_back(message: Message, state: FSMContext, session: AsyncSession) -> None:
+async def later_step_back(
+    message: Message, state: FSMContext, session: AsyncSession, bot: Bot
+) -> None:
     """«« Назад» after the values: type the last zone (or the one in question) again."""
+    await _drop_keyboard(message, state, bot)
     data = await state.get_data()
     await _retype_zone(message, state, session, min(data["zone"], data["scheme"]))
 
@@ -218,37 +232,61 @@ async def _retype_zone(
     """Back to typing `zone`: its value and the later zones' are typed again."""
     data = await state.get_data()
     values = {key: value for key, value in data["values"].items() if int(key) < zone}
-    await state.update_data(values=values, zone=zone, pending=None, key=None)
+    await state.update_data(values=values, zone=zone, pending=None, key=None, queue=[])
     await state.set_state(ReadingEntry.value)
     await _ask_value(message, session, await state.get_data(), reason)
 
 
 @router.message(
-    StateFilter(ReadingEntry.value, ReadingEntry.confirm_value),
+    StateFilter(ReadingEntry.value, ReadingEntry.confirm_value, ReadingEntry.confirm_split),
     F.text,
     ~F.text.in_(common_texts.MENU_SECTIONS),
     HasAccount(),
 )
 async def take_value(
-    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer, bot: Bot
 ) -> None:
+    await _drop_keyboard(message, state, bot)
+    await state.update_data(queue=[], split=None)
+    data = await state.get_data()
+    parts = service.split_values(message.text or "")
+    if len(parts) > 1:
+        await _offer_split(message, state, session, data, parts)
+        return
+    await _take(message, state, session, viewer, bot, message.text or "")
+
+
+async def _take(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    bot: Bot,
+    text: str,
+) -> None:
+    """Check `text` as the value of data["zone"]: re-ask with the reason, ask «Вы уверены?»,
+    or take it and go on."""
     data = await state.get_data()
     period = date.fromisoformat(data["period"])
     try:
         check = await service.check_value(
-            session, _account_id(viewer), data["meter_id"], data["zone"], message.text or "", period
+            session, _account_id(viewer), data["meter_id"], data["zone"], text, period
         )
     except service.MeterNotFound:
         await state.clear()
         await message.answer(texts.METER_GONE, reply_markup=common_kb.main_menu())
         return
     except service.ReadingError as error:
-        await _ask_value(message, session, data, _reason(error))
+        await state.update_data(queue=[])
+        await state.set_state(ReadingEntry.value)
+        await _ask_value(message, session, await state.get_data(), _reason(error))
         return
     if check.warnings:
         await state.update_data(pending=str(check.value))
         await state.set_state(ReadingEntry.confirm_value)
         notes = []
+        if data["scheme"] > 1:  # which zone's value is in question
+            notes.append(texts.zone_in_question(data["scheme"], data["zone"]))
         if service.Caution.ROLLOVER in check.warnings and check.previous is not None:
             assert check.consumption is not None
             notes.append(
@@ -257,9 +295,88 @@ async def take_value(
         if service.Caution.UNUSUAL in check.warnings and check.average is not None:
             assert check.consumption is not None
             notes.append(texts.unusual(check.consumption, check.average))
-        await message.answer("\n\n".join(notes), reply_markup=kb.confirm_warning())
+        await _with_keyboard(message, state, "\n\n".join(notes), kb.confirm_warning())
         return
-    await _accept_value(message, state, session, viewer, check.value)
+    await _accept_value(message, state, session, viewer, bot, check.value)
+
+
+async def _offer_split(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    data: dict[str, Any],
+    parts: list[str],
+) -> None:
+    """Several numbers in one message: as many as the zones left are read zone by zone, shown
+    back and confirmed; a wrong count or a malformed number re-asks the zone."""
+    scheme, zone = data["scheme"], data["zone"]
+    zones = list(range(zone, scheme + 1))
+    if len(parts) != len(zones):
+        await state.set_state(ReadingEntry.value)
+        await _ask_value(message, session, data, texts.wrong_count(len(parts), len(zones)))
+        return
+    values: list[Decimal] = []
+    for part_zone, part in zip(zones, parts, strict=True):
+        try:
+            values.append(service.parse_reading(part, data["digits"]))
+        except service.ReadingError as error:
+            await state.set_state(ReadingEntry.value)
+            reason = texts.in_zone(scheme, part_zone, part, _reason(error))
+            await _ask_value(message, session, data, reason)
+            return
+    await state.update_data(split=[str(value) for value in values])
+    await state.set_state(ReadingEntry.confirm_split)
+    question = texts.split_question(scheme, list(zip(zones, values, strict=True)))
+    await _with_keyboard(message, state, question, kb.confirm_split())
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.SPLIT_YES), ReadingEntry.confirm_split, HasAccount()
+)
+async def split_accepted(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer, bot: Bot
+) -> None:
+    """The values are checked zone by zone as if typed one by one (a warning still asks)."""
+    data = await state.get_data()
+    if not isinstance(query.message, Message) or not data.get("split"):
+        return
+    first, *rest = data["split"]
+    await state.update_data(split=None, queue=rest)
+    await state.set_state(ReadingEntry.value)
+    await _pressed(query.message, state, bot)
+    await _take(query.message, state, session, viewer, bot, first)
+
+
+@router.callback_query(
+    ReadingsCb.filter(F.action == ReadingAction.SPLIT_NO), ReadingEntry.confirm_split, HasAccount()
+)
+async def split_declined(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, bot: Bot
+) -> None:
+    await state.update_data(split=None, queue=[])
+    await state.set_state(ReadingEntry.value)
+    if isinstance(query.message, Message):
+        await _pressed(query.message, state, bot)
+        await _ask_value(query.message, session, await state.get_data())
+
+
+@router.message(ReadingEntry.value, F.photo | F.document, HasAccount())
+async def photo_with_value(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """A photo of the meter sent before the value: kept for this reading; the value is still
+    asked (the bot does not read digits off a photo)."""
+    data = await state.get_data()
+    photo_id, problem = await _store_photo(message, session, settings, bot)
+    if photo_id is None:
+        await _ask_value(message, session, data, problem)
+        return
+    await state.update_data(photo_id=photo_id)
+    await _ask_value(message, session, await state.get_data(), notes=[texts.PHOTO_SAVED_EARLY])
 
 
 @router.message(ReadingEntry.value, ~F.text)
@@ -268,47 +385,87 @@ async def value_not_text(message: Message, state: FSMContext, session: AsyncSess
 
 
 async def _accept_value(
-    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer, value: Decimal
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    bot: Bot,
+    value: Decimal,
 ) -> None:
     data = await state.get_data()
     values = dict(data["values"])
     values[str(data["zone"])] = str(value)
     if data["zone"] < data["scheme"]:
-        await state.update_data(values=values, zone=data["zone"] + 1, pending=None)
+        queue = list(data.get("queue") or [])
+        await state.update_data(values=values, zone=data["zone"] + 1, pending=None, queue=queue[1:])
         await state.set_state(ReadingEntry.value)
-        await _ask_value(message, session, await state.get_data())
+        if queue:  # the next zone was typed in the same message
+            await _take(message, state, session, viewer, bot, queue[0])
+        else:
+            await _ask_value(message, session, await state.get_data())
         return
-    await state.update_data(values=values, pending=None)
+    await state.update_data(values=values, pending=None, queue=[])
     if data.get("photo_id") is not None:
         await _show_summary(message, state, session, viewer)
         return
     await state.set_state(ReadingEntry.photo)
-    await message.answer(texts.ASK_PHOTO, reply_markup=kb.photo())
+    await _with_keyboard(message, state, texts.ASK_PHOTO, kb.photo())
+
+
+async def _with_keyboard(
+    message: Message, state: FSMContext, text: str, markup: InlineKeyboardMarkup
+) -> None:
+    """A step answered by buttons; the message is remembered so that its buttons go away
+    once the step is answered another way (a photo, a number typed instead of a press)."""
+    sent = await message.answer(text, reply_markup=markup)
+    await state.update_data(buttons_at=sent.message_id)
+
+
+async def _pressed(message: Message, state: FSMContext, bot: Bot) -> None:
+    """A button of `message` was pressed: its buttons go, and those of the remembered step."""
+    data = await state.get_data()
+    if data.get("buttons_at") != message.message_id:
+        with suppress(TelegramBadRequest):  # a double press: the first one removed them
+            await message.edit_reply_markup(reply_markup=None)
+    await _drop_keyboard(message, state, bot)
+
+
+async def _drop_keyboard(message: Message, state: FSMContext, bot: Bot) -> None:
+    """Remove the buttons of the step remembered by `_with_keyboard`, if it still has them."""
+    data = await state.get_data()
+    message_id = data.get("buttons_at")
+    if message_id is None:
+        return
+    await state.update_data(buttons_at=None)
+    with suppress(TelegramBadRequest):  # already gone: pressed, or the chat was cleared
+        await bot.edit_message_reply_markup(
+            chat_id=message.chat.id, message_id=message_id, reply_markup=None
+        )
 
 
 @router.callback_query(
     ReadingsCb.filter(F.action == ReadingAction.YES), ReadingEntry.confirm_value, HasAccount()
 )
 async def warning_accepted(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer, bot: Bot
 ) -> None:
     data = await state.get_data()
     if not isinstance(query.message, Message) or not data.get("pending"):
         return
-    await query.message.edit_reply_markup(reply_markup=None)
-    await _accept_value(query.message, state, session, viewer, Decimal(data["pending"]))
+    await _pressed(query.message, state, bot)
+    await _accept_value(query.message, state, session, viewer, bot, Decimal(data["pending"]))
 
 
 @router.callback_query(
     ReadingsCb.filter(F.action == ReadingAction.NO), ReadingEntry.confirm_value, HasAccount()
 )
 async def warning_declined(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, bot: Bot
 ) -> None:
-    await state.update_data(pending=None)
+    await state.update_data(pending=None, queue=[])
     await state.set_state(ReadingEntry.value)
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await _pressed(query.message, state, bot)
         await _ask_value(query.message, session, await state.get_data())
 
 
@@ -321,6 +478,21 @@ async def take_photo(
     settings: Settings,
     bot: Bot,
 ) -> None:
+    photo_id, problem = await _store_photo(message, session, settings, bot)
+    if photo_id is None:
+        await _drop_keyboard(message, state, bot)
+        await _with_keyboard(message, state, problem, kb.photo())
+        return
+    await _drop_keyboard(message, state, bot)
+    await state.update_data(photo_id=photo_id)
+    await message.answer(texts.PHOTO_SAVED)
+    await _show_summary(message, state, session, viewer)
+
+
+async def _store_photo(
+    message: Message, session: AsyncSession, settings: Settings, bot: Bot
+) -> tuple[int | None, str]:
+    """(the stored photo's id, "") or (None, why it was not taken)."""
     try:
         file_id, unique_id, size, _ = file_of(message)
         data = await download(bot, file_id, size, settings.max_upload_mb)
@@ -333,30 +505,27 @@ async def take_photo(
             telegram_file_unique_id=unique_id,
         )
     except FileTooLarge as error:
-        await message.answer(texts.photo_too_big(error.limit_mb), reply_markup=kb.photo())
-        return
+        return None, texts.photo_too_big(error.limit_mb)
     except (UnsupportedFileType, NoFileInMessage):
-        await message.answer(texts.PHOTO_UNSUPPORTED, reply_markup=kb.photo())
-        return
-    await state.update_data(photo_id=photo_id)
-    await message.answer(texts.PHOTO_SAVED)
-    await _show_summary(message, state, session, viewer)
+        return None, texts.PHOTO_UNSUPPORTED
+    return photo_id, ""
 
 
 @router.callback_query(
     ReadingsCb.filter(F.action == ReadingAction.NO_PHOTO), ReadingEntry.photo, HasAccount()
 )
 async def skip_photo(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer, bot: Bot
 ) -> None:
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await _pressed(query.message, state, bot)
         await _show_summary(query.message, state, session, viewer)
 
 
 @router.message(ReadingEntry.photo, ~F.text.in_(common_texts.MENU_SECTIONS))
-async def photo_expected(message: Message) -> None:
-    await message.answer(texts.PHOTO_EXPECTED, reply_markup=kb.photo())
+async def photo_expected(message: Message, state: FSMContext, bot: Bot) -> None:
+    await _drop_keyboard(message, state, bot)
+    await _with_keyboard(message, state, texts.PHOTO_EXPECTED, kb.photo())
 
 
 async def _show_summary(
@@ -517,7 +686,8 @@ async def show_history(
         if meter.periods:
             panels.append(_panel(meter))
     if panels:
-        png = await charts.consumption_png(panels, texts.CHART_Y, texts.CHART_ESTIMATED)
+        labels = charts.ChartLabels(texts.CHART_Y, texts.CHART_ESTIMATED, texts.CHART_GAP)
+        png = await charts.consumption_png(panels, labels)
         await bot.send_photo(
             chat_id,
             BufferedInputFile(png, filename="readings-history.png"),
@@ -526,18 +696,24 @@ async def show_history(
 
 
 def _panel(meter: service.MeterHistory) -> charts.ChartPanel:
-    series = []
-    for zone in range(1, meter.zones + 1):
-        values: list[float | None] = []
-        for period in meter.periods:
-            consumption = meter.monthly.get(period, {}).get(zone)
-            values.append(float(consumption) if consumption is not None else None)
-        series.append(charts.BarSeries(texts.chart_series_name(meter.zones, zone), values))
+    months = service.chart_months(meter)
+    series = [
+        charts.BarSeries(
+            texts.chart_series_name(meter.zones, zone),
+            [float(m.consumption[zone]) if zone in m.consumption else None for m in months],
+        )
+        for zone in range(1, meter.zones + 1)
+    ]
     return charts.ChartPanel(
         texts.chart_title(meter.serial_number),
-        [texts.chart_month(p) for p in meter.periods],
+        [texts.chart_month(m.period) for m in months],
         series,
-        [p in meter.estimated for p in meter.periods],
+        [m.estimated for m in months],
+        [m.gap for m in months],
+        [
+            texts.CHART_GAP if m.gap else texts.chart_span(m.months) if m.months > 1 else ""
+            for m in months
+        ],
     )
 
 

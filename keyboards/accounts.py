@@ -11,7 +11,6 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.texts import accounts as texts
 from bot.texts import common as common_texts
 from keyboards.common import CancelCb
-from models import SubscriberType
 from services.accounts import AccountCard
 
 
@@ -30,9 +29,7 @@ class AccountsCb(CallbackData, prefix="ac"):
 
 
 class LinkAction(enum.StrEnum):
-    TYPE = "t"
-    CONFIRM = "c"
-    SAVE = "s"
+    CONFIRM = "c"  # «Подключить» under the summary
     BACK = "b"
 
 
@@ -90,30 +87,20 @@ def unlink_confirm(card: AccountCard) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def subscriber_types() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for kind in SubscriberType:
-        builder.button(
-            text=texts.SUBSCRIBER_TYPE_NAMES[kind],
-            callback_data=LinkCb(action=LinkAction.TYPE, value=kind.value),
-        )
-    builder.button(text=common_texts.BTN_CANCEL, callback_data=CancelCb())
-    builder.adjust(1)
-    return builder.as_markup()
-
-
 def link_confirm() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=common_texts.BTN_CONFIRM, callback_data=LinkCb(action=LinkAction.CONFIRM))
+    builder.button(text=texts.BTN_LINK_CONFIRM, callback_data=LinkCb(action=LinkAction.CONFIRM))
     builder.button(text=common_texts.BTN_BACK, callback_data=LinkCb(action=LinkAction.BACK))
     builder.button(text=common_texts.BTN_CANCEL, callback_data=CancelCb())
     builder.adjust(1, 2)
     return builder.as_markup()
 
 
-def link_save() -> InlineKeyboardMarkup:
+def make_current(card: AccountCard) -> InlineKeyboardMarkup:
+    """Under the offer after linking: make the new account the current one."""
     builder = InlineKeyboardBuilder()
-    builder.button(text=common_texts.BTN_SAVE, callback_data=LinkCb(action=LinkAction.SAVE))
-    builder.button(text=common_texts.BTN_CANCEL, callback_data=CancelCb())
-    builder.adjust(2)
+    builder.button(
+        text=texts.BTN_MAKE_CURRENT,
+        callback_data=AccountsCb(action=AccountAction.CURRENT, account_id=card.id),
+    )
     return builder.as_markup()

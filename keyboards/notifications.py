@@ -1,16 +1,47 @@
-"""Buttons under pushed notifications and their callback data."""
+"""Buttons of pushed notifications, by outbox `kind`, and the buttons under the pushes of this
+feature (reading reminders, the monthly bill) with their callback data.
+
+Each feature's keyboards module may define `NOTIFICATION_KEYBOARDS: dict[str, Builder]`; they
+are collected here (as bot/texts/notifications.py collects the texts), so the outbox job adds
+a notice's buttons without knowing the features.
+"""
 
 from __future__ import annotations
 
 import enum
+import importlib
+import pkgutil
+from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+import keyboards
 from bot.texts import notifications as texts
+
+Builder = Callable[[dict[str, Any]], InlineKeyboardMarkup | None]
+
+
+@cache
+def builders() -> dict[str, Builder]:
+    found: dict[str, Builder] = {}
+    for info in pkgutil.iter_modules(keyboards.__path__):
+        module = importlib.import_module(f"keyboards.{info.name}")
+        found.update(getattr(module, "NOTIFICATION_KEYBOARDS", {}))
+    return found
+
+
+def keyboard(kind: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """The notice's buttons, or None when its kind has none."""
+    builder = builders().get(kind)
+    return builder(payload) if builder is not None else None
+
+
+# --- reading reminders and the monthly bill ----------------------------------------------------
 
 
 class PushAction(enum.StrEnum):
@@ -48,17 +79,27 @@ def bill(account_id: int, charge_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def for_notification(kind: str, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    """The buttons of an outbox message, by its kind (None: a plain message)."""
-    if kind == "reading_reminder" and not payload.get("final"):
-        return reminder(int(payload["account_id"]))
-    if kind == "reading_reminder":
-        builder = InlineKeyboardBuilder()
-        builder.button(
-            text=texts.BTN_SEND_READINGS,
-            callback_data=PushCb(action=PushAction.READINGS, account_id=int(payload["account_id"])),
-        )
-        return builder.as_markup()
-    if kind == "bill_ready" and Decimal(str(payload["amount"])) > 0:
-        return bill(int(payload["account_id"]), int(payload["charge_id"]))
-    return None
+def _reminder_buttons(payload: dict[str, Any]) -> InlineKeyboardMarkup:
+    """«Напомнить завтра» only while there is a tomorrow in the window."""
+    account_id = int(payload["account_id"])
+    if not payload.get("final"):
+        return reminder(account_id)
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BTN_SEND_READINGS,
+        callback_data=PushCb(action=PushAction.READINGS, account_id=account_id),
+    )
+    return builder.as_markup()
+
+
+def _bill_buttons(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    """«Оплатить» when there is something to pay."""
+    if Decimal(str(payload["amount"])) <= 0:
+        return None
+    return bill(int(payload["account_id"]), int(payload["charge_id"]))
+
+
+NOTIFICATION_KEYBOARDS: dict[str, Builder] = {
+    "reading_reminder": _reminder_buttons,
+    "bill_ready": _bill_buttons,
+}

@@ -19,6 +19,8 @@ class ReadingAction(enum.StrEnum):
     NO = "n"  # type the value again
     NO_PHOTO = "p"
     RETYPE = "r"  # start the values over from the summary
+    SPLIT_YES = "sy"  # several zones typed in one message were read right
+    SPLIT_NO = "sn"  # they were not: type the zone again
 
 
 class ReadingsCb(CallbackData, prefix="rd"):
@@ -45,9 +47,18 @@ def meters(meter_buttons: list[tuple[int, str]]) -> InlineKeyboardMarkup:
 
 
 def confirm_warning() -> InlineKeyboardMarkup:
+    return _right_or_retype(ReadingAction.YES, ReadingAction.NO)
+
+
+def confirm_split() -> InlineKeyboardMarkup:
+    return _right_or_retype(ReadingAction.SPLIT_YES, ReadingAction.SPLIT_NO)
+
+
+def _right_or_retype(yes: ReadingAction, no: ReadingAction) -> InlineKeyboardMarkup:
+    """«Да, всё верно» / «Нет, ввести заново» / «Отмена» under a question about typed values."""
     builder = InlineKeyboardBuilder()
-    builder.button(text=texts.BTN_YES_RIGHT, callback_data=ReadingsCb(action=ReadingAction.YES))
-    builder.button(text=texts.BTN_NO_RETYPE, callback_data=ReadingsCb(action=ReadingAction.NO))
+    builder.button(text=texts.BTN_YES_RIGHT, callback_data=ReadingsCb(action=yes))
+    builder.button(text=texts.BTN_NO_RETYPE, callback_data=ReadingsCb(action=no))
     builder.button(text=texts.BTN_CANCEL, callback_data=CancelCb())
     builder.adjust(2, 1)
     return builder.as_markup()

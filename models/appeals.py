@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, String, Text
+from sqlalchemy import BigInteger, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, CreatedAtMixin
@@ -52,6 +52,19 @@ class Appeal(CreatedAtMixin, Base):
     )
     staff_thread_id: Mapped[int | None] = mapped_column(BigInteger, comment="forum topic, if any")
     closed_at: Mapped[datetime | None]
+    number: Mapped[str | None] = mapped_column(String(20), unique=True, comment="О-2026-000042")
+    staff_chat_id: Mapped[int | None] = mapped_column(
+        BigInteger, comment="the staff chat the appeal is handled in"
+    )
+    staff_card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    thread_claimed_at: Mapped[datetime | None] = mapped_column(
+        comment="a bot process is creating the forum topic (one topic per appeal)"
+    )
+    taken_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    taken_by_name: Mapped[str | None] = mapped_column(String(200))
+    awaiting_since: Mapped[datetime | None] = mapped_column(
+        index=True, comment="the subscriber's oldest unanswered message"
+    )
 
     messages: Mapped[list[AppealMessage]] = relationship(order_by="AppealMessage.id")
 
@@ -90,3 +103,16 @@ class AppealAttachment(Base):
         ForeignKey("appeal_messages.id", ondelete="CASCADE"), index=True
     )
     stored_file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id", ondelete="RESTRICT"))
+
+
+class AppealStaffMessage(Base):
+    """A message of an appeal in a staff chat (card, follow-up, attachment): a staff reply to
+    any of them is an answer to that appeal."""
+
+    __tablename__ = "appeal_staff_messages"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, CreatedAtMixin
@@ -19,3 +19,6 @@ class StoredFile(CreatedAtMixin, Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     storage_path: Mapped[str] = mapped_column(String(500), comment="relative to UPLOAD_DIR")
+    login_id: Mapped[int | None] = mapped_column(
+        ForeignKey("logins.id", ondelete="SET NULL"), index=True, comment="uploader (quota)"
+    )

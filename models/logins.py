@@ -24,6 +24,9 @@ class Login(CreatedAtMixin, Base):
     activated_at: Mapped[datetime | None]
     consent_version: Mapped[str] = mapped_column(String(32))
     consent_at: Mapped[datetime]
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(
+        comment="152-ФЗ: consent withdrawn, personal data erased (billing history kept)"
+    )
     password_changed_at: Mapped[datetime | None]
 
     identities: Mapped[list[TelegramIdentity]] = relationship(back_populates="login")
@@ -55,6 +58,7 @@ class TelegramIdentity(CreatedAtMixin, Base):
 class TokenPurpose(enum.StrEnum):
     ACTIVATION = "activation"
     PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
 
 
 class EmailToken(CreatedAtMixin, Base):
@@ -78,6 +82,9 @@ class EmailToken(CreatedAtMixin, Base):
     )
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    new_email: Mapped[str | None] = mapped_column(
+        String(254), comment="an e-mail change: the new address this secret confirms"
+    )
 
 
 class PendingRegistration(CreatedAtMixin, Base):

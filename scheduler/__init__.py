@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=runtime.settings.zone)
+    from scheduler.appeals import register as register_appeals
     from scheduler.billing import register as register_billing
     from scheduler.maintenance import register as register_maintenance
     from scheduler.outbox import register as register_outbox
@@ -22,5 +23,6 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     register_billing(scheduler, runtime)
     register_payments(scheduler, runtime)
     register_maintenance(scheduler, runtime)
+    register_appeals(scheduler, runtime)
     register_pushes(scheduler, runtime)
     return scheduler

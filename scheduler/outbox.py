@@ -22,8 +22,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
@@ -36,7 +37,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, InputFile
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputFile
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,9 +45,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.telegram_retry import caller_handles_errors, never_reached_telegram
 from bot.texts import bills as bill_texts
 from bot.texts import notifications as notification_texts
-from keyboards.notifications import for_notification
+from handlers.contracts import post_card
+from keyboards import notifications as notification_keyboards
 from models import Channel, utcnow
 from services import notifications, receipts
+from services.contracts import CARD_KIND
 from services.sms import SmsError, SmsGateway
 
 if TYPE_CHECKING:
@@ -61,6 +64,9 @@ MAX_IN_FLIGHT = 16
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 
 
+OwnSender = Callable[[notifications.OutgoingMessage], Awaitable[None]]
+
+
 class OutboxSender:
     """One per bot process; `drain()` sends until nothing is due (one drain at a time)."""
 
@@ -73,8 +79,10 @@ class OutboxSender:
         lease: timedelta,
         sms: SmsGateway | None = None,
         supplier: receipts.Supplier | None = None,
+        senders: dict[str, OwnSender] | None = None,
     ) -> None:
         self.bot, self.sessions, self.sms, self.supplier = bot, sessions, sms, supplier
+        self.senders = senders or {}
         self.interval = 1 / (rate * SAFETY)
         self.batch = max(1, int(rate))
         self.lease = lease
@@ -233,28 +241,30 @@ class OutboxSender:
                     session, item.id, "not needed any more", permanent=True
                 )
                 return False
+            own_sender = self.senders.get(item.kind)
+            text, document = "", None
             try:
                 if item.channel == Channel.SMS:
                     return await self._send_sms(session, item)
-                text = notification_texts.render(item.kind, item.payload)
+                if own_sender is None:
+                    text = notification_texts.render(item.kind, item.payload)
             except KeyError as exc:
                 log.error("no text for notification kind %s", exc)
                 await notifications.mark_failed(session, item.id, "unknown kind", permanent=True)
                 return False
-            document = await self._document(session, item)
-        markup = for_notification(item.kind, item.payload)
+            if own_sender is None:
+                document = await self._document(session, item)
+        markup = notification_keyboards.keyboard(item.kind, item.payload)
         async with self._gate:  # the rate is kept here, right before the request goes out
             await self._turn()
         try:
-            with caller_handles_errors():
-                if document is not None:
-                    message = await self.bot.send_document(
-                        item.chat_id, document, caption=text, reply_markup=markup
-                    )
-                    if message.document is not None and "charge_id" in item.payload:
-                        self._file_ids[int(item.payload["charge_id"])] = message.document.file_id
-                else:
-                    await self.bot.send_message(item.chat_id, text, reply_markup=markup)
+            if own_sender is not None:
+                # A feature's own message (a card with buttons and files): its several requests
+                # keep the retry middleware.
+                await own_sender(item)
+            else:
+                with caller_handles_errors():
+                    await self._send_telegram(item, text, document, markup)
         except TelegramRetryAfter as exc:
             log.warning("429 from Telegram: the outbox pauses for %s s", exc.retry_after)
             self._pause(exc.retry_after)
@@ -286,6 +296,22 @@ class OutboxSender:
         self._marks_ready.set()
         self._backoff = BACKOFF_START
         return True
+
+    async def _send_telegram(
+        self,
+        item: notifications.OutgoingMessage,
+        text: str,
+        document: InputFile | str | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> None:
+        if document is None:
+            await self.bot.send_message(item.chat_id, text, reply_markup=markup)
+            return
+        message = await self.bot.send_document(
+            item.chat_id, document, caption=text, reply_markup=markup
+        )
+        if message.document is not None and "charge_id" in item.payload:
+            self._file_ids[int(item.payload["charge_id"])] = message.document.file_id
 
     async def _retry_later(self, item: notifications.OutgoingMessage, exc: Exception) -> bool:
         """5xx, a proxy's error page, no connection: slow the whole sender down and try this
@@ -350,8 +376,15 @@ async def deliver_outbox(runtime: Runtime) -> int:
     )
 
 
+async def _send_card(runtime: Runtime, item: notifications.OutgoingMessage) -> None:
+    async with runtime.sessions() as session:
+        await post_card(runtime.bot, runtime.settings, session, int(item.payload["application_id"]))
+
+
 def build_sender(runtime: Runtime) -> OutboxSender:
     settings = runtime.settings
+    # Kinds a feature delivers itself (a card with buttons and files), not as one message.
+    senders: dict[str, OwnSender] = {CARD_KIND: partial(_send_card, runtime)}
     return OutboxSender(
         runtime.bot,
         runtime.sessions,
@@ -359,6 +392,7 @@ def build_sender(runtime: Runtime) -> OutboxSender:
         lease=timedelta(seconds=settings.outbox_lease_seconds),
         sms=runtime.extras.get("sms"),
         supplier=settings.supplier(),
+        senders=senders,
     )
 
 

@@ -3,7 +3,9 @@
 # PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) tests run when they are reachable.
 #
 #   scripts/test.sh              the whole suite with coverage (lines and branches, `python -m bot`
-#                                subprocesses included); prints it per package and fails below the floor
+#                                subprocesses included), on every core (pytest-xdist; TEST_WORKERS=1
+#                                runs it in one process); prints coverage per package and fails below
+#                                the floor
 #   scripts/test.sh ARGS         pytest ARGS, without coverage (COVERAGE=1 measures and prints it)
 source "$(dirname "$0")/_venv.sh" "dev"
 
@@ -19,7 +21,7 @@ fi
 rm -f .coverage .coverage.*
 # pytest-cov starts coverage before the project is imported and combines the data files of the
 # subprocesses into .coverage when the run ends.
-.venv/bin/python -m pytest --cov --cov-report= "$@"
+.venv/bin/python -m pytest --cov --cov-report= -n "${TEST_WORKERS:-auto}" "$@"
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 .venv/bin/python -m coverage json --quiet -o "$report"

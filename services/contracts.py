@@ -10,10 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -24,19 +24,26 @@ from models import (
     ContractApplication,
     ContractDocument,
     Login,
+    Notification,
     ObjectType,
+    OutboxStatus,
     StoredFile,
     SubscriberType,
     TelegramIdentity,
+    utcnow,
 )
+from services import notifications
 from services.accounts import BadAccountNumber, add_link, normalise_account_number
 from services.errors import DomainError, NotFound
+from services.files import safe_display_name
 from services.notifications import enqueue
 
 MAX_ADDRESS = 300
 MIN_ADDRESS = 5
 MAX_FILES_PER_KIND = 10
+PAGE_SIZE = 5  # «Мои заявки»: five long applications still fit one message
 NOTIFY_KIND = "contract_status"
+CARD_KIND = "contract_card"  # the application's card in the staff chat, through the outbox
 
 
 class DocumentKind(enum.StrEnum):
@@ -123,12 +130,53 @@ class AccountNumberTaken(DomainError):
 
 
 @dataclass(frozen=True, slots=True)
+class AccountMatch:
+    """An existing account staff typed, beside the application, before anything is linked."""
+
+    account_id: int
+    number: str
+    holder: str
+    address: str
+    applicant: str
+    application_address: str
+
+    @property
+    def holder_matches(self) -> bool:
+        return _same(self.holder, self.applicant)
+
+    @property
+    def address_matches(self) -> bool:
+        return _same(self.address, self.application_address)
+
+
+def _same(a: str, b: str) -> bool:
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().replace("ё", "е").replace(",", " ").split())
+
+    return norm(a) == norm(b)
+
+
+class AccountNeedsConfirmation(DomainError):
+    """The number is an existing account: staff must compare it and confirm the link."""
+
+    def __init__(self, match: AccountMatch) -> None:
+        super().__init__(f"account {match.number} exists")
+        self.match = match
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentView:
     kind: DocumentKind
     stored_file_id: int
     filename: str
     mime_type: str
     storage_path: str
+    position: int  # 1, 2, … among the application's documents of this kind
+
+    @property
+    def extension(self) -> str:
+        """Of the type detected from the content (the stored name ends with it)."""
+        return self.storage_path.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +187,8 @@ class ApplicationView:
     object_type: ObjectType
     address: str
     applicant_name: str
+    applicant_phone: str
+    applicant_email: str
     login_id: int
     staff_comment: str | None
     staff_chat_message_id: int | None
@@ -152,7 +202,7 @@ def requirements(object_type: ObjectType) -> tuple[DocumentRequirement, ...]:
 
 
 def clean_address(text: str) -> str:
-    address = " ".join(text.split())
+    address = safe_display_name(text, limit=MAX_ADDRESS + 1)
     if not MIN_ADDRESS <= len(address) <= MAX_ADDRESS:
         raise BadAddress(str(len(address)))
     return address
@@ -186,23 +236,30 @@ async def _view(session: AsyncSession, application: ContractApplication) -> Appl
         .where(ContractDocument.application_id == application.id)
         .order_by(ContractDocument.id)
     )
-    documents = tuple(
-        DocumentView(DocumentKind(kind), f.id, f.filename, f.mime_type, f.storage_path)
-        for kind, f in rows.tuples()
-    )
+    positions: dict[str, int] = {}
+    documents: list[DocumentView] = []
+    for kind, f in rows.tuples():
+        positions[kind] = positions.get(kind, 0) + 1
+        documents.append(
+            DocumentView(
+                DocumentKind(kind), f.id, f.filename, f.mime_type, f.storage_path, positions[kind]
+            )
+        )
     return ApplicationView(
         id=application.id,
         number=application.number or "",
         status=application.status,
         object_type=application.object_type,
         address=application.address,
-        applicant_name=login.full_name if login else "",
+        applicant_name=safe_display_name(login.full_name) if login else "",
+        applicant_phone=login.phone if login else "",
+        applicant_email=login.email if login else "",
         login_id=application.login_id,
         staff_comment=application.staff_comment,
         staff_chat_message_id=application.staff_chat_message_id,
         account_number=account_number,
         created_at=application.created_at,
-        documents=documents,
+        documents=tuple(documents),
     )
 
 
@@ -222,8 +279,13 @@ async def submit_application(
     documents: Mapping[str, Sequence[int]],
     now: datetime,
     year: int,
+    staff_chat_id: int | None = None,
 ) -> ApplicationView:
-    """Save a complete application (documents are StoredFile ids per DocumentKind value)."""
+    """Save a complete application (documents are StoredFile ids per DocumentKind value).
+
+    With a staff chat, its card is queued in the same transaction (leased to the caller, who
+    posts it at once): a card that fails to post is retried by the outbox, never lost.
+    """
     address = clean_address(address)
     missing = missing_documents(object_type, documents)
     if missing:
@@ -261,8 +323,82 @@ async def submit_application(
             entity_id=str(application.id),
         )
     )  # fmt: skip
+    if staff_chat_id is not None:
+        await _queue_card(session, application.id, staff_chat_id, _card_key(application.id))
     await session.commit()
     return await _view(session, application)
+
+
+def _card_key(application_id: int, round_: int | None = None) -> str:
+    key = f"contract-card:{application_id}"
+    return key if round_ is None else f"{key}:{round_}"
+
+
+async def _queue_card(
+    session: AsyncSession, application_id: int, staff_chat_id: int, key: str
+) -> None:
+    await enqueue(
+        session, kind=CARD_KIND, chat_id=staff_chat_id, dedup_key=key,
+        payload={"application_id": application_id}, lease=notifications.LEASE,
+    )  # fmt: skip
+
+
+async def card_posted(session: AsyncSession, application_id: int, message_id: int) -> None:
+    """The card is in the staff chat: remember it, and its outbox entry is done."""
+    application = await _load(session, application_id)
+    application.staff_chat_message_id = message_id
+    await session.execute(
+        update(Notification)
+        .where(_card_entries(application_id), Notification.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.SENT, sent_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def card_failed(session: AsyncSession, application_id: int, error: str) -> None:
+    """Posting at once failed: the outbox retries it after a pause (the lease is released)."""
+    ids = await session.scalars(
+        select(Notification.id).where(
+            _card_entries(application_id), Notification.status == OutboxStatus.PENDING
+        )
+    )
+    for notification_id in list(ids):
+        await notifications.mark_failed(session, notification_id, error)
+
+
+def _card_entries(application_id: int) -> ColumnElement[bool]:
+    key = _card_key(application_id)
+    return (Notification.kind == CARD_KIND) & or_(
+        Notification.dedup_key == key, Notification.dedup_key.like(f"{key}:%")
+    )
+
+
+async def queue_missing_cards(
+    session: AsyncSession, staff_chat_id: int, *, now: datetime, grace: timedelta
+) -> int:
+    """Open applications whose card is not in the staff chat and not queued (no staff chat when
+    they were filed, or every retry failed): queue their cards again. Returns how many."""
+    applications = await session.scalars(
+        select(ContractApplication.id).where(
+            ContractApplication.status.in_(OPEN_STATUSES),
+            ContractApplication.staff_chat_message_id.is_(None),
+            ContractApplication.submitted_at < now - grace,
+        )
+    )
+    queued = 0
+    for application_id in list(applications):
+        pending = await session.scalar(
+            select(Notification.id).where(
+                _card_entries(application_id), Notification.status == OutboxStatus.PENDING
+            )
+        )
+        if pending is None:
+            key = _card_key(application_id, int(now.timestamp()))
+            await _queue_card(session, application_id, staff_chat_id, key)
+            queued += 1
+    await session.commit()
+    return queued
 
 
 async def add_documents(
@@ -273,10 +409,19 @@ async def add_documents(
     *,
     now: datetime,
 ) -> ApplicationView:
-    """The applicant sends what staff asked for; the application goes back to SUBMITTED."""
+    """The applicant sends what staff asked for; the application goes back to SUBMITTED.
+
+    The status moves by the same conditional claim staff actions use, so documents sent while
+    staff approve or reject never overwrite the decision; if staff took the application in
+    work meanwhile, the documents are added and the status stays theirs.
+    """
     application = await _load(session, application_id)
     if application.login_id != login_id:
         raise NotFound(f"application {application_id}")
+    application, _ = await _claim(
+        session, application_id, ApplicationStatus.SUBMITTED,
+        allowed_from=frozenset({ApplicationStatus.DOCUMENTS_REQUESTED}),
+    )  # fmt: skip
     if application.status not in OPEN_STATUSES:
         raise AlreadyDecided(application.status)
     for file_id in await _own_files(session, file_ids):
@@ -288,16 +433,8 @@ async def add_documents(
                 created_at=now,
             )
         )
-    application.status = ApplicationStatus.SUBMITTED
     await session.commit()
     return await _view(session, application)
-
-
-async def set_staff_message(session: AsyncSession, application_id: int, message_id: int) -> None:
-    """Remember the card in the staff chat (staff buttons and replies refer to it)."""
-    application = await _load(session, application_id)
-    application.staff_chat_message_id = message_id
-    await session.commit()
 
 
 async def _load(session: AsyncSession, application_id: int) -> ContractApplication:
@@ -311,17 +448,32 @@ async def get_application(session: AsyncSession, application_id: int) -> Applica
     return await _view(session, await _load(session, application_id))
 
 
-async def list_applications(session: AsyncSession, login_id: int) -> list[ApplicationView]:
-    """«Мои заявки»: newest first, without documents' details being needed."""
+@dataclass(frozen=True, slots=True)
+class ApplicationsPage:
+    items: list[ApplicationView]
+    page: int  # from 0
+    pages: int
+
+
+async def list_applications(
+    session: AsyncSession, login_id: int, *, page: int = 0, per_page: int = PAGE_SIZE
+) -> ApplicationsPage:
+    """«Мои заявки», newest first, one page (a page past the end shows the last one)."""
+    mine = (
+        ContractApplication.login_id == login_id,
+        ContractApplication.status != ApplicationStatus.DRAFT,
+    )
+    total = await session.scalar(select(func.count(ContractApplication.id)).where(*mine)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 0), pages - 1)
     applications = await session.scalars(
         select(ContractApplication)
-        .where(
-            ContractApplication.login_id == login_id,
-            ContractApplication.status != ApplicationStatus.DRAFT,
-        )
+        .where(*mine)
         .order_by(ContractApplication.id.desc())
+        .offset(page * per_page)
+        .limit(per_page)
     )
-    return [await _view(session, a) for a in applications.all()]
+    return ApplicationsPage([await _view(session, a) for a in applications.all()], page, pages)
 
 
 async def _notify(
@@ -334,6 +486,7 @@ async def _notify(
         )
     )
     payload = {
+        "application_id": application.id,
         "number": application.number,
         "status": application.status.value,
         "comment": application.staff_comment,
@@ -407,6 +560,7 @@ async def _record(
     staff_user_id: int,
     comment: str | None,
     extra: dict[str, Any] | None,
+    details: dict[str, Any] | None = None,
 ) -> None:
     """The claimed status change: comment, decision time, audit and the applicant's notice."""
     status = application.status
@@ -418,6 +572,7 @@ async def _record(
         AuditEvent(
             at=now, action=f"contract_{status.value}", telegram_user_id=staff_user_id,
             login_id=application.login_id, entity="contract", entity_id=str(application.id),
+            details=details or {},
         )
     )  # fmt: skip
     await _notify(session, application, now=now, extra=extra or {})
@@ -472,54 +627,135 @@ async def approve(
     now: datetime,
     staff_user_id: int,
 ) -> ApplicationView:
-    """Create the account (holder = the applicant, address = the object's), link it, notify.
+    """Create a new account (holder = the applicant, address = the object's), link it, notify.
 
-    If billing already created an account with this number (a registry import came first),
-    that account is linked instead of creating a duplicate; an account another login already
-    uses is refused (a typo must not hand over a stranger's account).
+    A number that is already an account is never linked here: an account another login uses
+    is refused (most likely a typo), any other raises AccountNeedsConfirmation with both sides
+    to show staff; only `link_existing`, after staff confirm, links it.
     """
     try:
         number = normalise_account_number(account_number)
     except BadAccountNumber:
         raise AccountNumberInvalid(account_number[:40]) from None
-    application, moved = await _claim(session, application_id, ApplicationStatus.APPROVED)
-    if not moved:
+    application = await _load(session, application_id)
+    if application.status not in OPEN_STATUSES:
         raise AlreadyDecided(application.status)
     login = await session.get(Login, application.login_id)
     if login is None:
         raise NotFound(f"login {application.login_id}")
     account = await session.scalar(select(Account).where(Account.number == number))
-    if account is not None and await session.scalar(
+    if account is not None:
+        await _refuse_foreign(session, account, login.id)
+        raise AccountNeedsConfirmation(
+            AccountMatch(
+                account_id=account.id, number=account.number,
+                holder=safe_display_name(account.holder_full_name),
+                address=safe_display_name(account.address or ""),
+                applicant=safe_display_name(login.full_name),
+                application_address=application.address,
+            )
+        )  # fmt: skip
+    application, moved = await _claim(session, application_id, ApplicationStatus.APPROVED)
+    if not moved:
+        raise AlreadyDecided(application.status)
+    account = Account(
+        number=number,
+        subscriber_type=SubscriberType.INDIVIDUAL,
+        holder_surname=login.surname,
+        holder_name=login.name,
+        holder_patronymic=login.patronymic,
+        address=application.address,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(account)
+    await session.flush()
+    return await _approve_with(
+        session, application, account, login.id, now=now, staff_user_id=staff_user_id,
+        how="created",
+    )  # fmt: skip
+
+
+async def link_existing(
+    session: AsyncSession,
+    application_id: int,
+    account_id: int,
+    *,
+    now: datetime,
+    staff_user_id: int,
+) -> ApplicationView:
+    """Staff compared the existing account with the application and confirmed: link it."""
+    application = await _load(session, application_id)
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id}")
+    await _refuse_foreign(session, account, application.login_id)
+    application, moved = await _claim(session, application_id, ApplicationStatus.APPROVED)
+    if not moved:
+        raise AlreadyDecided(application.status)
+    return await _approve_with(
+        session, application, account, application.login_id, now=now,
+        staff_user_id=staff_user_id, how="linked_existing_confirmed",
+    )  # fmt: skip
+
+
+async def decline_existing(
+    session: AsyncSession,
+    application_id: int,
+    account_id: int,
+    *,
+    now: datetime,
+    staff_user_id: int,
+) -> tuple[ApplicationView, str]:
+    """Staff saw the comparison and did not link the account; the application stays open.
+
+    Returns the application and the number of the account not linked.
+    """
+    application = await _load(session, application_id)
+    number = await session.scalar(select(Account.number).where(Account.id == account_id))
+    session.add(
+        AuditEvent(
+            at=now, action="contract_link_declined", telegram_user_id=staff_user_id,
+            login_id=application.login_id, entity="contract", entity_id=str(application.id),
+            details={"account": number},
+        )
+    )  # fmt: skip
+    await session.commit()
+    return await _view(session, application), number or ""
+
+
+async def _refuse_foreign(session: AsyncSession, account: Account, login_id: int) -> None:
+    number = account.number
+    if await session.scalar(
         select(AccountLink.id).where(
-            AccountLink.account_id == account.id, AccountLink.login_id != login.id
+            AccountLink.account_id == account.id, AccountLink.login_id != login_id
         )
     ):
         await session.rollback()
         raise AccountNumberTaken(number)
-    if account is None:
-        account = Account(
-            number=number,
-            subscriber_type=SubscriberType.INDIVIDUAL,
-            holder_surname=login.surname,
-            holder_name=login.name,
-            holder_patronymic=login.patronymic,
-            address=application.address,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(account)
-        await session.flush()
+
+
+async def _approve_with(
+    session: AsyncSession,
+    application: ContractApplication,
+    account: Account,
+    login_id: int,
+    *,
+    now: datetime,
+    staff_user_id: int,
+    how: str,
+) -> ApplicationView:
     linked = await session.scalar(
         select(AccountLink.id).where(
-            AccountLink.login_id == login.id, AccountLink.account_id == account.id
+            AccountLink.login_id == login_id, AccountLink.account_id == account.id
         )
     )
     if linked is None:
-        await add_link(session, login.id, account.id, now=now)
+        await add_link(session, login_id, account.id, now=now)
     application.account_id = account.id
     await _record(
         session, application, now=now, staff_user_id=staff_user_id, comment=None,
-        extra={"account": number},
+        extra={"account": account.number}, details={"account": account.number, "how": how},
     )  # fmt: skip
     await session.commit()
     return await _view(session, application)

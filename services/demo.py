@@ -39,11 +39,11 @@ CENT = Decimal("0.01")
 # (zone scheme, zone) → (name, price before / after the July indexation), ₽ per kWh.
 TARIFFS: dict[tuple[int, int], tuple[str, Decimal, Decimal]] = {
     (1, 1): ("Одноставочный, круглосуточно", Decimal("5.0200"), Decimal("5.6000")),
-    (2, 1): ("Двухзонный, день (T1)", Decimal("5.7800"), Decimal("6.4500")),
-    (2, 2): ("Двухзонный, ночь (T2)", Decimal("3.1500"), Decimal("3.5100")),
-    (3, 1): ("Трёхзонный, день (T1)", Decimal("6.6500"), Decimal("7.4200")),
-    (3, 2): ("Трёхзонный, ночь (T2)", Decimal("3.1500"), Decimal("3.5100")),
-    (3, 3): ("Трёхзонный, полупик (T3)", Decimal("5.0200"), Decimal("5.6000")),
+    (2, 1): ("Двухзонный, день (Т1)", Decimal("5.7800"), Decimal("6.4500")),
+    (2, 2): ("Двухзонный, ночь (Т2)", Decimal("3.1500"), Decimal("3.5100")),
+    (3, 1): ("Трёхзонный, пик (Т1)", Decimal("6.6500"), Decimal("7.4200")),
+    (3, 2): ("Трёхзонный, ночь (Т2)", Decimal("3.1500"), Decimal("3.5100")),
+    (3, 3): ("Трёхзонный, полупик (Т3)", Decimal("5.0200"), Decimal("5.6000")),
 }
 ZONE_SHARE = {1: (Decimal(1),), 2: (Decimal("0.7"), Decimal("0.3")),
               3: (Decimal("0.3"), Decimal("0.3"), Decimal("0.4"))}  # fmt: skip

@@ -85,9 +85,14 @@ async def enqueue(
     login_id: int | None = None,
     now: datetime | None = None,
     channel: Channel = Channel.TELEGRAM,
+    lease: timedelta | None = None,
 ) -> None:
     """Add to the outbox unless the same `dedup_key` is already there (queued earlier in this
-    transaction, or by a concurrent one): INSERT … ON CONFLICT DO NOTHING. Does not commit."""
+    transaction, or by a concurrent one): INSERT … ON CONFLICT DO NOTHING. Does not commit.
+
+    `lease`: the caller delivers it at once itself; the outbox job takes it only if the caller
+    has not marked it sent or failed within that time (say, the process died)."""
+    now = now or utcnow()
     await enqueue_many(
         session,
         [
@@ -101,11 +106,16 @@ async def enqueue(
             }
         ],
         now=now,
+        due=now + lease if lease else None,
     )
 
 
 async def enqueue_many(
-    session: AsyncSession, rows: list[dict[str, Any]], *, now: datetime | None = None
+    session: AsyncSession,
+    rows: list[dict[str, Any]],
+    *,
+    now: datetime | None = None,
+    due: datetime | None = None,
 ) -> int:
     """`enqueue` for many rows at once (a pass of thousands of reminders); does not commit.
     Returns how many were new (the others were queued before under the same key)."""
@@ -123,7 +133,7 @@ async def enqueue_many(
             "channel": row.get("channel", Channel.TELEGRAM),
             "status": OutboxStatus.PENDING,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": due or now,
             "created_at": now,
         }
         for row in rows

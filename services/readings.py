@@ -107,6 +107,25 @@ def parse_reading(text: str, digits: int) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+_LIST_SEPARATORS = re.compile(r"[;\n]")
+_GROUPED_THOUSANDS = re.compile(r"\d{1,3}(?:\s\d{3})+(?:[.,]\d*)?")
+
+
+def split_values(text: str) -> list[str]:
+    """Several values typed in one message, one per zone: «9870 13200», «9870; 13200» or one
+    per line → ["9870", "13200"]. A single value, grouped thousands included («12 345,6»),
+    stays one item, so the caller can tell one value from several.
+    """
+    stripped = text.strip()
+    if _LIST_SEPARATORS.search(stripped):
+        parts = [part.strip() for part in _LIST_SEPARATORS.split(stripped)]
+        return [part for part in parts if part] or [stripped]
+    tokens = stripped.split()
+    if len(tokens) <= 1 or _GROUPED_THOUSANDS.fullmatch(" ".join(tokens)):
+        return [stripped]
+    return tokens
+
+
 def _ascii_digits(text: str) -> str:
     return "".join(
         str(unicodedata.decimal(char)) if char.isdecimal() and not char.isascii() else char
@@ -613,18 +632,21 @@ class MeterHistory:
     meter_id: int
     serial_number: str
     zones: int
+    # every month of the range, oldest first, months without a reading included
     periods: list[date]
     entries: list[HistoryEntry]
     # period → zone → consumption of the live reading (None when unknown)
     monthly: dict[date, dict[int, Decimal | None]] = field(default_factory=dict)
     # periods whose live readings are estimated by billing
     estimated: set[date] = field(default_factory=set)
+    # period → how many months its consumption covers, when more than one (after a gap)
+    spans: dict[date, int] = field(default_factory=dict)
 
 
 async def history(
     session: AsyncSession, account_id: int, today: date, months: int = HISTORY_MONTHS
 ) -> list[MeterHistory]:
-    """The last `months` periods with readings per meter and zone, newest first in `entries`."""
+    """The last `months` months per meter and zone, newest first in `entries`."""
     current = period_of(today)
     earliest = shift(current, -(months + 1))
     meters = (
@@ -648,37 +670,57 @@ async def history(
                 .order_by(Reading.period, Reading.zone, Reading.submitted_at, Reading.id)
             )
         ).all()
-        result.append(_meter_history(meter, [(r, ref) for r, ref in rows], months))
+        rows_of_meter = [(r, ref) for r, ref in rows]
+        result.append(_meter_history(meter, rows_of_meter, history_range(
+            [r.period for r, _ in rows_of_meter], current, months)))  # fmt: skip
     return result
 
 
+def history_range(with_readings: list[date], current: date, months: int) -> list[date]:
+    """Every month the history shows: up to the last month with a reading (at least up to the
+    previous month, so missed months show), at most `months` back, not before the first
+    reading of that stretch. Months without a reading stay in the range as gaps."""
+    if not with_readings:
+        return []
+    end = max(max(with_readings), shift(current, -1))
+    earliest = shift(end, -(months - 1))
+    inside = [period for period in with_readings if earliest <= period <= end]
+    if not inside:
+        return []
+    start = min(inside)
+    return [shift(start, i) for i in range(_months_between(start, end) + 1)]
+
+
 def _meter_history(
-    meter: Meter, rows: list[tuple[Reading, str | None]], months: int
+    meter: Meter, rows: list[tuple[Reading, str | None]], shown: list[date]
 ) -> MeterHistory:
     periods = sorted({reading.period for reading, _ in rows})
-    shown = periods[-months:]
-    previous_live: dict[int, Decimal] = {}
+    previous_live: dict[int, tuple[date, Decimal]] = {}
     entries: list[HistoryEntry] = []
     monthly: dict[date, dict[int, Decimal | None]] = defaultdict(dict)
     estimated: set[date] = set()
+    spans: dict[date, int] = {}
+    visible = set(shown)
     for period in periods:
         period_rows = [(r, ref) for r, ref in rows if r.period == period]
-        live_values: dict[int, Decimal] = {}
+        live_values: dict[int, tuple[date, Decimal]] = {}
         for reading, reference in period_rows:
             base = previous_live.get(reading.zone)
             consumption = (
-                consumption_between(base, reading.value, meter.digits)
+                consumption_between(base[1], reading.value, meter.digits)
                 if base is not None and reading.status != ReadingStatus.REJECTED
                 else None
             )
             live = reading.replaced_by_id is None
             if live and reading.status != ReadingStatus.REJECTED:
-                live_values[reading.zone] = reading.value
-                if period in shown:
+                live_values[reading.zone] = (period, reading.value)
+                if period in visible:
                     monthly[period][reading.zone] = consumption
+                    if base is not None and _months_between(base[0], period) > 1:
+                        spans[period] = max(spans.get(period, 1), _months_between(base[0], period))
                     if reading.status == ReadingStatus.ESTIMATED:
                         estimated.add(period)
-            if period in shown:
+            if period in visible:
                 entries.append(
                     HistoryEntry(
                         period, reading.zone, reading.value, consumption, reading.status,
@@ -689,8 +731,41 @@ def _meter_history(
         previous_live.update(live_values)
     entries.sort(key=lambda e: (e.period, -e.zone), reverse=True)
     return MeterHistory(
-        meter.id, meter.serial_number, meter.zones, shown, entries, dict(monthly), estimated
+        meter.id, meter.serial_number, meter.zones, shown, entries, dict(monthly), estimated, spans
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ChartMonth:
+    """One month on the history chart: the consumption per zone, or a gap."""
+
+    period: date
+    consumption: dict[int, Decimal]  # zones whose consumption is known; empty: a gap
+    months: int = 1  # how many months the consumption covers (more than one after a gap)
+    estimated: bool = False
+
+    @property
+    def gap(self) -> bool:
+        """No reading this month (or none to count from): nothing is known, not zero."""
+        return not self.consumption
+
+
+def chart_months(meter: MeterHistory) -> list[ChartMonth]:
+    """The chart's data: every month of the range in order, a month without a known
+    consumption as a gap (never a zero bar), and how many months a bar after a gap covers."""
+    return [
+        ChartMonth(
+            period,
+            {
+                zone: value
+                for zone, value in sorted(meter.monthly.get(period, {}).items())
+                if value is not None
+            },
+            meter.spans.get(period, 1),
+            period in meter.estimated,
+        )
+        for period in meter.periods
+    ]
 
 
 # --- export for the billing system -------------------------------------------------------------

@@ -15,11 +15,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from yookassa import Configuration
-from yookassa import Payment as SdkPayment
-from yookassa.domain.common import SecurityHelper
-from yookassa.domain.exceptions import NotFoundError
-
 from services.errors import DomainError
 
 CALL_TIMEOUT = 15.0
@@ -69,32 +64,39 @@ class YooKassaGateway:
         self, request: dict[str, Any], *, idempotence_key: str
     ) -> ProviderPayment:
         """POST /payments; the same idempotence key returns the same payment, never a second."""
-        return await self._call(lambda: SdkPayment.create(request, idempotence_key))
+        return await self._call(lambda sdk: sdk.Payment.create(request, idempotence_key))
 
     async def get_payment(self, payment_id: str) -> ProviderPayment:
         """GET /payments/{id}: what YooKassa itself says about the payment now."""
-        return await self._call(lambda: SdkPayment.find_one(payment_id))
+        return await self._call(lambda sdk: sdk.Payment.find_one(payment_id))
 
-    async def _call(self, request: Callable[[], Any]) -> ProviderPayment:
+    async def _call(self, request: Callable[[Any], Any]) -> ProviderPayment:
         def run() -> ProviderPayment:
-            self._configure()
-            return _provider_payment(request())
+            # The SDK (with requests and urllib3) is imported when a payment is first made:
+            # most updates never need it, and every process pays its memory otherwise.
+            import yookassa
+            from yookassa.domain.exceptions import NotFoundError
+
+            self._configure(yookassa.Configuration)
+            try:
+                response = request(yookassa)
+            except NotFoundError as exc:
+                raise ProviderPaymentNotFound(str(exc)) from exc
+            return _provider_payment(response)
 
         try:
             return await asyncio.wait_for(asyncio.to_thread(run), CALL_TIMEOUT)
         except (ProviderUnavailable, ProviderPaymentNotFound):
             raise
-        except NotFoundError as exc:
-            raise ProviderPaymentNotFound(str(exc)) from exc
         except Exception as exc:  # the SDK raises requests', urllib3's and its own errors
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    def _configure(self) -> None:
+    def _configure(self, configuration: Any) -> None:
         shop_id, secret_key, api_url = self._credentials
         with _configure_lock:
-            current = (Configuration.account_id, Configuration.secret_key, Configuration.api_url)
+            current = (configuration.account_id, configuration.secret_key, configuration.api_url)
             if current != self._credentials:
-                Configuration.configure(shop_id, secret_key, api_url=api_url)
+                configuration.configure(shop_id, secret_key, api_url=api_url)
 
 
 def _provider_payment(response: Any) -> ProviderPayment:
@@ -119,6 +121,8 @@ def _provider_payment(response: Any) -> ProviderPayment:
 
 def is_yookassa_address(address: str) -> bool:
     """Whether a notification came from one of YooKassa's published networks."""
+    from yookassa.domain.common import SecurityHelper
+
     try:
         return bool(SecurityHelper().is_ip_trusted(address))
     except Exception:  # not an IP address at all

@@ -1,7 +1,7 @@
 """notify: the channel of a notification (Telegram or SMS) and the passes of scheduled jobs
 
 Revision ID: 20261130_notify
-Revises: 20261129_bills
+Revises: 20261130_appeals
 Create Date: 2026-11-30 00:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import models.base
 
 revision: str = '20261130_notify'
-down_revision: str | None = '20261129_bills'
+down_revision: str | None = '20261130_appeals'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

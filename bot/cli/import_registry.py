@@ -1,15 +1,14 @@
-"""`python -m bot import-registry FILE`: validate the whole file, then import it in one go."""
+"""`python -m bot import-registry FILE`: validate and import a registry file in one transaction."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Self
 
 from bot.cli.progress import Progress
 from bot.clock import Clock
@@ -40,19 +39,26 @@ def _lines(stream: BinaryIO, bar: Progress) -> Iterator[bytes]:
         yield line
 
 
-def _parse_file(
-    file: Path, stream: TextIO
-) -> tuple[bool, list[registry.RegistryRow], list[registry.RowError]]:
-    """Read and validate the whole file (blocking; run in a thread). Returns (large, rows, errors)."""
-    size = file.stat().st_size
-    large = size >= LARGE_FILE_BYTES
-    with (
-        file.open("rb") as binary,
-        Progress(texts.REGISTRY_PARSING, size, enabled=large, stream=stream) as bar,
-    ):
-        rows, errors = registry.parse_rows(_lines(binary, bar))
-        bar.update(size)
-    return large, rows, errors
+class _StepsBar:
+    """The import's bar, shown once the file has been read (that bar is closed then)."""
+
+    def __init__(self, read_bar: Progress, *, enabled: bool) -> None:
+        self._read_bar = read_bar
+        self._enabled = enabled
+        self._bar: Progress | None = None
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._read_bar.close()
+            self._bar = Progress(texts.REGISTRY_IMPORTING, total, enabled=self._enabled)
+        self._bar.update(done, total)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def readable_file(path: str) -> Path:
@@ -69,25 +75,40 @@ def readable_file(path: str) -> Path:
 
 async def run_import(settings: Settings, path: str) -> int:
     """Exit code 0 on success; 1 when the file has bad lines (nothing changed); 2 when the
-    file cannot be read (OperatorError)."""
+    file cannot be read (OperatorError). The file is read once, streaming, whatever its size."""
     file = readable_file(path)
     started = time.perf_counter()
-    large, rows, errors = await asyncio.to_thread(_parse_file, file, sys.stderr)
-    if errors:
-        header = ";".join(registry.HEADER)
-        for error in errors:
-            print(texts.registry_problem(error, header), file=sys.stderr)
-        print(texts.registry_rejected(len(errors)), file=sys.stderr)
-        return 1
+    size = file.stat().st_size
+    large = size >= LARGE_FILE_BYTES
     await apply_migrations(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session:
-            with Progress(texts.REGISTRY_IMPORTING, len(rows), enabled=large) as import_bar:
-                summary = await registry.import_rows(
-                    session, rows, now=Clock(settings.zone).now(), progress=import_bar.update
+            with (
+                file.open("rb") as binary,
+                Progress(texts.REGISTRY_PARSING, size, enabled=large) as read_bar,
+                _StepsBar(read_bar, enabled=large) as steps,
+            ):
+                result = await registry.import_registry(
+                    session,
+                    _lines(binary, read_bar),
+                    now=Clock(settings.zone).now(),
+                    progress=steps.update,
                 )
     finally:
         await engine.dispose()
-    print(texts.registry_summary(summary, time.perf_counter() - started))
+    if result.summary is None:
+        _print_errors(result.errors)
+        return 1
+    print(texts.registry_summary(result.summary, time.perf_counter() - started))
     return 0
+
+
+def _print_errors(errors: registry.ErrorLog) -> None:
+    header = ";".join(registry.HEADER)
+    for error in errors.shown():
+        print(texts.registry_problem(error, header), file=sys.stderr)
+    more = errors.more_lines()
+    if more:
+        print(texts.registry_more_errors(more), file=sys.stderr)
+    print(texts.registry_rejected(len(errors)), file=sys.stderr)

@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add.add_argument(
         "--zone-scheme", required=True, type=int, choices=(1, 2, 3), metavar="1|2|3",
-        help="число зон счётчика: 1 — однотарифный, 2 — день/ночь, 3 — трёхзонный",
+        help="число зон счётчика: 1 — однотарифный, 2 — двухзонный (день/ночь), 3 — трёхзонный (пик/ночь/полупик)",
     )  # fmt: skip
     add.add_argument(
-        "--zone", required=True, type=int, metavar="N", help="зона: 1 (T1), 2 (T2), 3 (T3)"
+        "--zone", required=True, type=int, metavar="N", help="зона: 1 (Т1), 2 (Т2), 3 (Т3)"
     )
     add.add_argument("--price", required=True, metavar="ЦЕНА", help="₽ за кВт·ч, например 6,43")
     add.add_argument(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from bot.texts.fmt import day, esc, money, plural
+from bot.texts.fmt import day, esc, money, numbered, plural
+from bot.texts.fmt import seconds as seconds_text
 from models import SubscriberType
 from services.accounts import AccountCard
 from services.registry import ImportSummary, Problem, RowError
@@ -25,6 +26,7 @@ BTN_UNLINK = "Отвязать"
 BTN_UNLINK_YES = "Да, отвязать"
 BTN_UNLINK_NO = "Нет, оставить"
 BTN_TO_LIST = "« К списку счетов"
+BACK_TO_ACCOUNTS = "Вернулись к списку лицевых счетов."
 CURRENT_MARK = "✅"
 
 SUBSCRIBER_TYPE_NAMES = {SubscriberType.INDIVIDUAL: "Физ.лицо"}
@@ -72,12 +74,16 @@ def unlink_question(card: AccountCard) -> str:
     )
 
 
-def unlinked(number: str, new_current: AccountCard | None) -> str:
+def unlinked(number: str, new_current: AccountCard | None, *, was_current: bool = True) -> str:
+    """After unlinking: a new current account is named only when the unlinked one was current."""
     text = f"Лицевой счёт № {esc(number)} отвязан."
-    if new_current is not None:
-        text += f"\nТекущий лицевой счёт теперь — № {esc(new_current.number)}."
-    else:
-        text += "\nДругих подключённых счетов нет: подключите лицевой счёт, чтобы снова видеть счета и показания."
+    if new_current is None:
+        text += (
+            "\nДругих подключённых счетов нет: подключите лицевой счёт, чтобы снова видеть счета "
+            "и показания."
+        )
+    elif was_current:
+        text += f"\nТекущим теперь стал лицевой счёт № {esc(new_current.number)}."
     return text
 
 
@@ -87,24 +93,34 @@ ACCOUNT_GONE = (
 
 # --- the LinkAccount dialog ---------------------------------------------------------------
 
-LINK_TYPE = (
-    "<b>Подключение лицевого счёта</b>\n\nШаг 1 из 4. Выберите тип абонента и нажмите на него:"
+LINK_STEPS = 3
+LINK_TITLE = (
+    "<b>Подключение лицевого счёта</b>\n"
+    "Тип абонента — <b>Физ.лицо</b> (бытовой абонент): в личном кабинете подключаются лицевые "
+    "счета физических лиц."
 )
-LINK_NUMBER = (
-    "Шаг 2 из 4. Введите <b>номер лицевого счёта</b>* — он напечатан в квитанции "
-    "(только цифры, например 7412345678)."
+LINK_NUMBER = numbered(
+    1,
+    LINK_STEPS,
+    "Введите <b>номер лицевого счёта</b> — он напечатан в квитанции (только цифры, например "
+    "7412345678).",
 )
 LINK_NUMBER_BAD = (
     "Номер лицевого счёта — это от 4 до 20 цифр, без букв. Проверьте квитанцию и введите ещё раз."
 )
-LINK_SURNAME = "Шаг 3 из 4. Введите <b>фамилию владельца</b>* лицевого счёта, как в квитанции."
+LINK_SURNAME = numbered(
+    2, LINK_STEPS, "Введите <b>фамилию владельца</b> лицевого счёта, как в квитанции."
+)
 LINK_SURNAME_BAD = "Фамилия — от 2 до 100 букв. Введите фамилию владельца ещё раз."
-LINK_METER = (
-    "Шаг 4 из 4. Введите <b>заводской номер</b>* любого из счётчиков этого лицевого счёта.\n"
-    "Он указан на корпусе счётчика и в квитанции в строке «Прибор учёта № …». Так мы "
-    "убеждаемся, что счёт подключает его владелец."
+LINK_METER = numbered(
+    3,
+    LINK_STEPS,
+    "Заводской номер указан на корпусе счётчика и в квитанции, в строке «Прибор учёта № …»: "
+    "по нему мы убеждаемся, что счёт подключает его владелец.\n"
+    "Введите <b>заводской номер</b> любого из счётчиков этого лицевого счёта.",
 )
 LINK_METER_BAD = "Заводской номер — от 1 до 40 символов без пробелов. Введите его ещё раз."
+BTN_LINK_CONFIRM = "✅ Подключить"
 
 
 def link_summary(subscriber_type: SubscriberType, number: str, surname: str, meter: str) -> str:
@@ -114,20 +130,33 @@ def link_summary(subscriber_type: SubscriberType, number: str, surname: str, met
         f"Лицевой счёт: {esc(number)}\n"
         f"Фамилия владельца: {esc(surname)}\n"
         f"Заводской номер счётчика: {esc(meter)}\n\n"
-        "Если всё верно, нажмите «Подтвердить»."
+        f"Если всё верно, нажмите «{BTN_LINK_CONFIRM}»."
     )
-
-
-LINK_SAVE_PROMPT = "Данные подтверждены. Нажмите «Сохранить», чтобы подключить лицевой счёт."
 
 
 def linked(card: AccountCard) -> str:
     tail = (
         "\n\nЭто ваш текущий лицевой счёт: разделы «Счета», «Показания» и «Оплата» работают с ним."
         if card.is_current
-        else "\n\nСделать его текущим можно в разделе «📄 Договоры»."
+        else ""
     )
     return f"Лицевой счёт подключён.\n\n{account_details(card)}{tail}"
+
+
+def offer_current(card: AccountCard) -> str:
+    """After linking a second account: the sections still show the current one; switch?"""
+    return (
+        "Разделы «Счета», «Показания» и «Оплата» пока работают с прежним текущим счётом.\n"
+        f"Сделать текущим лицевой счёт № {esc(card.number)}?"
+    )
+
+
+WAITING: dict[str, str] = {
+    "LinkAccount:number": "номер лицевого счёта цифрами, например 7412345678",
+    "LinkAccount:surname": "фамилию владельца лицевого счёта текстом",
+    "LinkAccount:meter": "заводской номер счётчика текстом",
+    "LinkAccount:confirm": f"нажатия «{BTN_LINK_CONFIRM}» под данными",
+}
 
 
 def link_mismatch(attempts_left: int) -> str:
@@ -189,6 +218,25 @@ def registry_problem(error: RowError, expected_header: str) -> str:
     return f"строка {error.line}: {reason}"
 
 
+def _line_ranges(lines: list[int]) -> str:
+    """[5, 6, 7, 9] → «5–7, 9»: consecutive bad lines (a whole broken block) read as one range."""
+    parts: list[str] = []
+    start = previous = lines[0]
+    for line in [*lines[1:], None]:
+        if line is not None and line == previous + 1:
+            previous = line
+            continue
+        parts.append(str(start) if start == previous else f"{start}–{previous}")
+        if line is not None:
+            start = previous = line
+    return ", ".join(parts)
+
+
+def registry_more_errors(lines: list[int]) -> str:
+    """After the errors printed in full: the line numbers of all the others."""
+    return f"…и ещё {plural(len(lines), 'ошибочная строка', 'ошибочные строки', 'ошибочных строк')}: {_line_ranges(lines)}"
+
+
 def registry_rejected(count: int) -> str:
     return (
         f"Реестр не загружен: {plural(count, 'ошибка', 'ошибки', 'ошибок')}. "
@@ -203,7 +251,7 @@ def registry_summary(summary: ImportSummary, seconds: float) -> str:
     a, m, r = summary.accounts, summary.meters, summary.readings
     return "\n".join(
         [
-            f"Реестр загружен: {plural(summary.rows, 'строка', 'строки', 'строк')} за {seconds:.1f} с.",
+            f"Реестр загружен: {plural(summary.rows, 'строка', 'строки', 'строк')} за {seconds_text(seconds)}.",
             line("лицевые счета", a.created, a.updated, a.unchanged),
             line("счётчики", m.created, m.updated, m.unchanged),
             line("показания", r.created, r.updated, r.unchanged),

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.texts import common
 from bot.texts.fmt import esc, plural
+from bot.texts.fmt import numbered as numbered  # one step style in every dialog
 
 # --- consent (152-ФЗ) ------------------------------------------------------------------------
 
@@ -48,11 +49,6 @@ BTN_RESEND = "✉️ Отправить письмо ещё раз"
 BTN_FORGOT = "Забыли пароль?"
 BTN_LOGIN = common.BTN_LOGIN
 BTN_REGISTER = common.BTN_REGISTER
-
-
-def numbered(number: int, total: int, question: str) -> str:
-    """A dialog step, numbered the same way in every dialog: «Шаг 2 из 6. …»."""
-    return f"Шаг {number} из {total}. {question}"
 
 
 # --- passwords (shared by registration, reset and the password change) -----------------------

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.texts import common, fmt
-from bot.texts.readings import KWH, zone_name
+from bot.texts.readings import KWH, zone_code, zone_name
 from models import LineBasis
 from services.billing import BillLine, BillState, BillStatus, NextBill, RunSummary, Skipped
 from services.billing import SkipReason as Reason
@@ -221,7 +221,7 @@ def _receipt_row(line: BillLine) -> tuple[str, ...]:
     if line.basis == LineBasis.CORRECTION:
         period = f"{line.corrects_period:%m.%Y}" if line.corrects_period else ""
         fix = f"перерасчёт {period}".strip()
-        zone = fix if line.zone_scheme == 1 else f"T{line.zone}: {fix}"
+        zone = fix if line.zone_scheme == 1 else f"{zone_code(line.zone)}: {fix}"
     price = fmt.tariff(line.price).split(fmt.NBSP)[0]  # «5,60», «5,6025»
     return (serial, zone, _plain(line.previous_value), _plain(line.current_value),
             _plain(line.consumption), price, _plain(line.amount))  # fmt: skip
@@ -333,14 +333,14 @@ def skip_reason(skipped: Skipped) -> str:
     if skipped.serial is not None:
         where = f"счётчик № {skipped.serial}"
         if skipped.zone is not None and skipped.zone_scheme not in (None, 1):
-            where += f", зона T{skipped.zone}"
+            where += f", зона {zone_code(skipped.zone)}"
         where += ": "
     reason = {
         Reason.NO_METERS: "нет действующих счётчиков",
         Reason.NO_READINGS: "нет ни одного показания по счётчикам",
         Reason.NO_TARIFF: (
             f"нет тарифа для {SCHEME_SHORT.get(skipped.zone_scheme or 1, '')} счётчика, "
-            f"зона T{skipped.zone}, на {fmt.period(skipped.period)} — добавьте его: "
+            f"зона {zone_code(skipped.zone or 1)}, на {fmt.period(skipped.period)} — добавьте его: "
             "python -m bot tariffs add"
             if skipped.period
             else "нет тарифа"
@@ -359,13 +359,9 @@ def skip_reason(skipped: Skipped) -> str:
     return f"лицевой счёт {skipped.account}: {where}{reason}"
 
 
-def _seconds(seconds: float) -> str:
-    return f"{seconds:.1f} с".replace(".", ",")
-
-
 def billing_summary(summary: RunSummary, seconds: float) -> str:
     lines = [
-        f"Счета за {fmt.period(summary.period)} выставлены за {_seconds(seconds)}.",
+        f"Счета за {fmt.period(summary.period)} выставлены за {fmt.seconds(seconds)}.",
         f"  выставлено счетов: {summary.billed}",
         f"    по показаниям: {summary.by_reading}",
         f"    по среднему (нет показаний хотя бы по одному счётчику): {summary.by_average}",
@@ -393,7 +389,7 @@ TARIFF_NOT_FIRST = (
 
 def tariff_row(scheme: int, zone: int, start: date, price: Decimal, name: str) -> str:
     return (
-        f"{SCHEME_SHORT.get(scheme, str(scheme)):<13}T{zone}    {fmt.day(start)}  "
+        f"{SCHEME_SHORT.get(scheme, str(scheme)):<13}{zone_code(zone)}    {fmt.day(start)}  "
         f"{fmt.number(price, 4):>13}  {name}"
     )
 
@@ -420,7 +416,7 @@ def tariff_after_bills(latest: date) -> str:
 
 def tariff_added(scheme: int, zone: int, start: date, price: Decimal) -> str:
     return (
-        f"Тариф добавлен: {SCHEME_SHORT.get(scheme, str(scheme))} счётчик, зона T{zone}, "
+        f"Тариф добавлен: {SCHEME_SHORT.get(scheme, str(scheme))} счётчик, зона {zone_code(zone)}, "
         f"{fmt.number(price, 4)} ₽/кВт·ч с {fmt.day(start)}."
     )
 
@@ -428,7 +424,7 @@ def tariff_added(scheme: int, zone: int, start: date, price: Decimal) -> str:
 # receipts
 def receipts_summary(written: int, kept: int, out: str, seconds: float) -> str:
     return (
-        f"Квитанции записаны в {out} за {_seconds(seconds)}: новых или изменённых — {written}, "
+        f"Квитанции записаны в {out} за {fmt.seconds(seconds)}: новых или изменённых — {written}, "
         f"без изменений (оставлены как были) — {kept}."
     )
 

@@ -7,7 +7,15 @@ from typing import Any
 
 from bot.texts.fmt import day, esc, plural
 from models import ApplicationStatus, ObjectType
-from services.contracts import ApplicationView, DocumentKind, DocumentRequirement
+from services.contracts import (
+    AccountMatch,
+    ApplicationsPage,
+    ApplicationView,
+    DocumentKind,
+    DocumentRequirement,
+    DocumentView,
+)
+from services.files import safe_display_name
 
 OBJECT_TYPE_NAMES = {
     ObjectType.APARTMENT: "Квартира",
@@ -27,6 +35,13 @@ DOCUMENT_SHORT = {
     DocumentKind.TITLE_DEED: "Право собственности",
     DocumentKind.GRID_CONNECTION_ACT: "Акт техприсоединения",
     DocumentKind.OTHER: "Другие документы",
+}
+# How the bot names the files it sends on to staff: «Паспорт-З-2026-000001-1.pdf».
+DOCUMENT_FILE_NAMES = {
+    DocumentKind.PASSPORT: "Паспорт",
+    DocumentKind.TITLE_DEED: "Право-собственности",
+    DocumentKind.GRID_CONNECTION_ACT: "Акт-техприсоединения",
+    DocumentKind.OTHER: "Документ",
 }
 STATUS_NAMES = {
     ApplicationStatus.DRAFT: "черновик",
@@ -48,11 +63,11 @@ BTN_APPROVE = "Одобрить"
 BTN_REJECT = "Отклонить"
 
 APPLY_OBJECT = (
-    "<b>Заявка на договор энергоснабжения</b>\n\nШаг 1. Выберите тип объекта, который нужно "
+    "<b>Заявка на договор энергоснабжения</b>\n\nШаг 1 из 3. Выберите тип объекта, который нужно "
     "подключить:"
 )
 APPLY_ADDRESS = (
-    "Шаг 2. Введите <b>адрес объекта</b>: населённый пункт, улица, дом, квартира "
+    "Шаг 2 из 3. Введите <b>адрес объекта</b>: населённый пункт, улица, дом, квартира "
     "(например: г. Магнитогорск, ул. Металлургов, д. 5, кв. 12)."
 )
 APPLY_ADDRESS_BAD = "Адрес — от 5 до 300 символов. Введите адрес объекта ещё раз."
@@ -63,7 +78,7 @@ def document_prompt(
 ) -> str:
     need = "обязательно" if requirement.required else "необязательно — можно пропустить"
     return (
-        f"Шаг 3. Документ {position} из {total}: <b>{DOCUMENT_NAMES[requirement.kind]}</b> ({need}).\n"
+        f"Шаг 3 из 3. Документ {position} из {total}: <b>{DOCUMENT_NAMES[requirement.kind]}</b> ({need}).\n"
         f"Отправьте фото или PDF, каждый файл до {limit_mb} МБ; можно несколько файлов. Когда всё "
         "отправлено, нажмите «Готово»."
     )
@@ -80,9 +95,16 @@ DOCUMENT_REQUIRED = "Этот документ обязателен: отпра�
 DOCUMENT_EXPECTED = "Сейчас я жду фото или PDF документа. Отправьте файл или нажмите «Готово»."
 TOO_MANY_FILES = "Достаточно файлов для этого документа. Нажмите «Готово»."
 UNSUPPORTED_FILE = (
-    "Этот файл не подходит: принимаются только фото (JPEG, PNG, HEIC) и PDF. "
-    "Тип определяется по содержимому файла, а не по имени."
+    "Этот файл не подходит: принимаются только фото (JPEG, PNG, HEIC) и PDF, которые "
+    "открываются. Тип определяется по содержимому файла, а не по имени. Отправьте другой файл."
 )
+
+
+def upload_quota_exceeded(files: int, megabytes: int) -> str:
+    return (
+        f"За сутки можно загрузить не больше {plural(files, 'файла', 'файлов', 'файлов')} "
+        f"и {megabytes} МБ — лимит исчерпан. Отправьте файл завтра или нажмите «Отмена»."
+    )
 
 
 def file_too_big(limit_mb: int) -> str:
@@ -107,7 +129,14 @@ def apply_summary(object_type: ObjectType, address: str, counts: dict[DocumentKi
     )
 
 
-def submitted(app: ApplicationView) -> str:
+def submitted(app: ApplicationView, *, staff_chat: bool) -> str:
+    if not staff_chat:
+        return (
+            f"Заявка <b>№ {app.number}</b> сохранена, но специалисты её пока не видят: "
+            "передача заявок специалистам в боте сейчас не настроена. Мы передадим её, как "
+            "только это исправят, и сообщим о решении здесь. Статус — в «📄 Договоры» → "
+            "«Мои заявки»."
+        )
     return (
         f"Заявка <b>№ {app.number}</b> сохранена. Статус: «{STATUS_NAMES[app.status]}».\n"
         "Специалисты рассмотрят её и сообщат о решении здесь. Статус можно посмотреть в "
@@ -117,6 +146,13 @@ def submitted(app: ApplicationView) -> str:
 
 NO_APPLICATIONS = "У вас пока нет заявок на договор."
 APPLICATIONS_TITLE = "<b>Мои заявки</b>"
+BTN_PREVIOUS = "‹ Новее"
+BTN_NEXT = "Старше ›"
+COMMENT_SHOWN = 200  # characters of a staff comment in «Мои заявки» (the notice has it all)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def application_line(app: ApplicationView) -> str:
@@ -130,14 +166,17 @@ def application_line(app: ApplicationView) -> str:
         ApplicationStatus.DOCUMENTS_REQUESTED,
         ApplicationStatus.REJECTED,
     ):
-        line += f"\nКомментарий: {esc(app.staff_comment)}"
+        line += f"\nКомментарий: {esc(_short(app.staff_comment, COMMENT_SHOWN))}"
     return line
 
 
-def applications_list(apps: list[ApplicationView]) -> str:
-    if not apps:
+def applications_list(mine: ApplicationsPage) -> str:
+    if not mine.items:
         return NO_APPLICATIONS
-    return APPLICATIONS_TITLE + "\n\n" + "\n\n".join(application_line(a) for a in apps)
+    title = APPLICATIONS_TITLE
+    if mine.pages > 1:
+        title += f" (страница {mine.page + 1} из {mine.pages})"
+    return title + "\n\n" + "\n\n".join(application_line(a) for a in mine.items)
 
 
 def send_more_button(number: str) -> str:
@@ -169,6 +208,8 @@ def staff_card(app: ApplicationView, *, decided_by: str | None = None) -> str:
         f"📝 <b>Заявка на договор № {app.number}</b>",
         f"Статус: «{STATUS_NAMES[app.status]}»",
         f"Заявитель: {esc(app.applicant_name)}",
+        f"Телефон: {esc(app.applicant_phone or '—')}",
+        f"E-mail: {esc(app.applicant_email or '—')}",
         f"Объект: {OBJECT_TYPE_NAMES[app.object_type]}",
         f"Адрес: {esc(app.address)}",
         f"Документы:\n{documents_lines(counts) or '—'}",
@@ -178,8 +219,12 @@ def staff_card(app: ApplicationView, *, decided_by: str | None = None) -> str:
     if app.account_number:
         lines.append(f"Лицевой счёт: № {esc(app.account_number)}")
     if decided_by:
-        lines.append(f"Последнее действие: {esc(decided_by)}")
+        lines.append(f"Последнее действие: {esc(safe_display_name(decided_by))}")
     return "\n".join(lines)
+
+
+def staff_file_name(document: DocumentView, number: str) -> str:
+    return f"{DOCUMENT_FILE_NAMES[document.kind]}-{number}-{document.position}.{document.extension}"
 
 
 def documents_caption(number: str) -> str:
@@ -199,7 +244,7 @@ def staff_already_decided(status: ApplicationStatus) -> str:
 
 
 def _mention(user_id: int, name: str) -> str:
-    return f'<a href="tg://user?id={user_id}">{esc(name)}</a>'
+    return f'<a href="tg://user?id={user_id}">{esc(safe_display_name(name))}</a>'
 
 
 def prompt_comment(number: str, user_id: int, name: str) -> str:
@@ -219,7 +264,8 @@ def prompt_reason(number: str, user_id: int, name: str) -> str:
 def prompt_account(number: str, user_id: int, name: str) -> str:
     return (
         f"{_mention(user_id, name)}, ответьте на это сообщение номером нового лицевого счёта "
-        f"для заявки № {number} (4–20 цифр)."
+        f"для заявки № {number} (4–20 цифр). Если счёт с таким номером уже есть, бот покажет "
+        "его владельца и адрес рядом с заявкой и подключит только после вашего подтверждения."
     )
 
 
@@ -234,6 +280,48 @@ def staff_account_taken(number: str) -> str:
         f"Лицевой счёт № {esc(number)} уже подключён у другого абонента — проверьте номер. "
         "Ответьте на это сообщение правильным номером."
     )
+
+
+BTN_DO_NOT_LINK = "Не подключать"
+
+
+def link_button(number: str) -> str:
+    return f"Подключить счёт № {number}"
+
+
+def _mark(matches: bool) -> str:
+    return "✅ совпадает" if matches else "⚠️ не совпадает"
+
+
+def staff_account_compare(number: str, match: AccountMatch) -> str:
+    return (
+        f"Лицевой счёт № {esc(match.number)} уже есть в базе. Сверьте его с заявкой № {number}:\n\n"
+        f"<b>Владелец счёта:</b> {esc(match.holder or '—')}\n"
+        f"<b>Заявитель:</b> {esc(match.applicant or '—')}\n"
+        f"Владелец — {_mark(match.holder_matches)}\n\n"
+        f"<b>Адрес счёта:</b> {esc(match.address or '—')}\n"
+        f"<b>Адрес в заявке:</b> {esc(match.application_address)}\n"
+        f"Адрес — {_mark(match.address_matches)}\n\n"
+        "Заявитель увидит имя владельца, адрес и долг этого счёта. Подключить счёт заявителю?"
+    )
+
+
+def staff_link_declined(number: str, account_number: str, name: str) -> str:
+    return (
+        f"Счёт № {esc(account_number)} не подключён ({esc(safe_display_name(name))}). Чтобы "
+        f"одобрить заявку № {number}, нажмите «{BTN_APPROVE}» на её карточке и введите другой "
+        "номер."
+    )
+
+
+def staff_link_confirmed(account_number: str, name: str) -> str:
+    return (
+        f"Подключение счёта № {esc(account_number)} подтвердил(а) {esc(safe_display_name(name))}."
+    )
+
+
+def staff_link_taken(number: str) -> str:
+    return f"Счёт № {esc(number)} тем временем подключил другой абонент — он не подключён."
 
 
 PLACEHOLDER_COMMENT = "Комментарий для заявителя"
@@ -261,7 +349,8 @@ def render_status(payload: dict[str, Any]) -> str:
     if status is ApplicationStatus.DOCUMENTS_REQUESTED:
         return (
             f"По заявке на договор № {number} нужны документы.\nКомментарий специалиста: "
-            f"{esc(comment or '')}\n\nДослать их можно в «📄 Договоры» → «Мои заявки»."
+            f"{esc(comment or '')}\n\nДослать их можно кнопкой ниже или в «📄 Договоры» → "
+            "«Мои заявки»."
         )
     if status is ApplicationStatus.APPROVED:
         return (

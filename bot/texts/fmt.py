@@ -53,6 +53,16 @@ def tariff(price: Decimal) -> str:
     return f"{number(price, places)}{NBSP}₽/кВт·ч"
 
 
+def numbered(number: int, total: int, question: str) -> str:
+    """A dialog step, numbered the same way in every dialog: «Шаг 2 из 6. …»."""
+    return f"Шаг {number} из {total}. {question}"
+
+
+def seconds(value: float) -> str:
+    """How long an operator's command took: «0,1 с» (a decimal comma, as Russian writes it)."""
+    return f"{value:.1f} с".replace(".", ",")
+
+
 def plural(n: int, one: str, few: str, many: str) -> str:
     """Russian plural: plural(1, "счёт", "счёта", "счетов") → «1 счёт»."""
     n_abs = abs(n) % 100

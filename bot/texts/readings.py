@@ -21,17 +21,36 @@ BACK_TO_METERS = "Вернулись к списку счётчиков."
 
 KWH = "кВт·ч"
 
-SCHEMES = {1: "однотарифный", 2: "двухзонный (день/ночь)", 3: "трёхзонный"}
-ZONES = {
-    1: {1: "Показание"},
-    2: {1: "T1 день", 2: "T2 ночь"},
-    3: {1: "T1 день", 2: "T2 ночь", 3: "T3 полупик"},
+SCHEMES = {1: "однотарифный", 2: "двухзонный (день/ночь)", 3: "трёхзонный (пик/ночь/полупик)"}
+# The zones as Russian tariffs name them (Cyrillic «Т»): two-zone Т1 день, Т2 ночь; three-zone
+# Т1 пик, Т2 ночь, Т3 полупик. Every zone label of the bot (readings, bills, receipts, the CLI)
+# comes from here.
+ZONE_WORDS = {
+    2: {1: "день", 2: "ночь"},
+    3: {1: "пик", 2: "ночь", 3: "полупик"},
 }
-ZONE_ACCUSATIVE = {
-    1: {1: ""},
-    2: {1: " по зоне T1 (день)", 2: " по зоне T2 (ночь)"},
-    3: {1: " по зоне T1 (день)", 2: " по зоне T2 (ночь)", 3: " по зоне T3 (полупик)"},
-}
+
+
+def zone_code(zone: int) -> str:
+    """«Т1»: the zone's short label, with a Cyrillic «Т»."""
+    return f"Т{zone}"
+
+
+def zone_name(scheme: int, zone: int) -> str:
+    """«Т1 пик» for a three-zone meter, «Т1 день» for a two-zone one, «Показание» for one zone."""
+    if scheme == 1:
+        return "Показание"
+    word = ZONE_WORDS.get(scheme, {}).get(zone)
+    return f"{zone_code(zone)} {word}" if word else zone_code(zone)
+
+
+def zone_accusative(scheme: int, zone: int) -> str:
+    """« по зоне Т1 (пик)» after «Введите показание»; nothing for a single-zone meter."""
+    if scheme == 1:
+        return ""
+    word = ZONE_WORDS.get(scheme, {}).get(zone)
+    return f" по зоне {zone_code(zone)}" + (f" ({word})" if word else "")
+
 
 STATUS = {
     ReadingStatus.ACCEPTED: "принято",
@@ -43,10 +62,6 @@ SOURCE = {
     ReadingSource.BILLING: "из расчётной системы",
     ReadingSource.ESTIMATED: "расчёт поставщика",
 }
-
-
-def zone_name(scheme: int, zone: int) -> str:
-    return ZONES.get(scheme, {}).get(zone, f"T{zone}")
 
 
 def chart_series_name(scheme: int, zone: int) -> str:
@@ -135,12 +150,7 @@ def ask_value(
     period: date,
     sent: Decimal | None = None,
 ) -> str:
-    lines = [
-        f"Счётчик № {fmt.esc(serial)}, период — {fmt.period(period)}.",
-        f"Введите показание{ZONE_ACCUSATIVE.get(scheme, {}).get(zone, f' T{zone}')}: "
-        f"не больше {fmt.plural(digits, 'цифры', 'цифр', 'цифр')} до запятой и двух после, "
-        f"например <code>{example(digits)}</code>.",
-    ]
+    lines = [f"Счётчик № {fmt.esc(serial)}, период — {fmt.period(period)}."]
     if previous is not None:
         lines.append(f"Предыдущее принятое показание: {fmt.number(previous)}.")
     if sent is not None:
@@ -148,7 +158,41 @@ def ask_value(
             f"За {fmt.period(period)} уже принято {fmt.number(sent)}: новое показание заменит его, "
             "прежнее останется в истории."
         )
+    lines.append(  # the question last
+        f"Введите показание{zone_accusative(scheme, zone)}: "
+        f"не больше {fmt.plural(digits, 'цифры', 'цифр', 'цифр')} до запятой и двух после, "
+        f"например <code>{example(digits)}</code>."
+    )
     return "\n".join(lines)
+
+
+def wrong_count(count: int, expected: int) -> str:
+    """Several numbers in one message, but not one per zone left."""
+    numbers = fmt.plural(count, "число", "числа", "чисел")
+    if expected == 1:
+        return f"В сообщении {numbers}, а нужно одно показание. Введите одно число."
+    zones = fmt.plural(expected, "зоны", "зон", "зон")
+    return (
+        f"В сообщении {numbers}, а нужны показания {zones}. Введите их через пробел или точку "
+        "с запятой, по порядку зон, — или по одному."
+    )
+
+
+def in_zone(scheme: int, zone: int, typed: str, reason: str) -> str:
+    """Which of the numbers typed together is wrong, and why."""
+    return f"Число «{fmt.esc(typed)}» для зоны {zone_name(scheme, zone)}. {reason}"
+
+
+def split_question(scheme: int, values: list[tuple[int, Decimal]]) -> str:
+    """Several zones typed in one message, shown back zone by zone before they are taken."""
+    lines = ["Вы ввели показания нескольких зон сразу. Я понял их так:"]
+    lines += [f"• {zone_name(scheme, zone)}: <b>{fmt.number(value)}</b>" for zone, value in values]
+    lines += ["", "Всё верно?"]
+    return "\n".join(lines)
+
+
+def zone_in_question(scheme: int, zone: int) -> str:
+    return f"Зона {zone_name(scheme, zone)}."
 
 
 NOT_A_NUMBER = (
@@ -202,6 +246,10 @@ PHOTO_UNSUPPORTED = (
     "Этот файл не похож на фотографию. Пришлите фото JPEG/PNG или нажмите «Без фото»."
 )
 PHOTO_SAVED = "Фото счётчика получено."
+PHOTO_SAVED_EARLY = (
+    "Фото счётчика получено — приложу его к этим показаниям. Цифры с фото я не считываю, "
+    "поэтому введите показание числом."
+)
 
 
 def photo_too_big(limit_mb: int) -> str:
@@ -230,7 +278,7 @@ def summary(
             if cost is not None and price is not None:
                 row += f" × {fmt.tariff(price)} = {fmt.money(cost)}"
         else:
-            row += " (предыдущих показаний нет, расход посчитаем по счёту)"
+            row += " (предыдущих показаний нет — расход определится при выставлении счёта)"
         out.append(row)
     if total_cost is not None:
         out += [
@@ -265,6 +313,17 @@ METER_GONE = "Этот счётчик не найден по текущему л
 DIALOG_EXPIRED = "Этот шаг уже пройден или устарел. Откройте «🔢 Показания» заново."
 
 
+# --- what each step waits for (answers to stickers, voice messages… at that step) ----------
+
+WAITING: dict[str, str] = {
+    "ReadingEntry:value": "показание счётчика числом, например 12345,6 (фото счётчика тоже можно прислать)",
+    "ReadingEntry:confirm_split": f"ответ кнопкой «{BTN_YES_RIGHT}» или «{BTN_NO_RETYPE}»",
+    "ReadingEntry:confirm_value": f"ответ кнопкой «{BTN_YES_RIGHT}» или «{BTN_NO_RETYPE}»",
+    "ReadingEntry:photo": f"фото счётчика или нажатия «{BTN_NO_PHOTO}»",
+    "ReadingEntry:confirm": f"нажатия «{BTN_CONFIRM}» под показаниями",
+}
+
+
 # --- history -----------------------------------------------------------------------------------
 
 HISTORY_TITLE = "<b>История показаний</b> за последние 12 месяцев"
@@ -272,6 +331,7 @@ HISTORY_EMPTY = "По этому счётчику пока нет показан
 HISTORY_NO_METERS = "По этому лицевому счёту нет приборов учёта, поэтому и истории показаний нет."
 CHART_Y = KWH
 CHART_ESTIMATED = "расчётное"
+CHART_GAP = "нет показаний"
 HISTORY_WAIT = "Готовлю историю и график…"
 
 
@@ -307,14 +367,23 @@ def history_line(
 
 
 def chart_title(serial: str) -> str:
-    return f"Счётчик № {serial}: расход по месяцам, {KWH}"
+    return f"Счётчик № {serial}: расход по месяцам"
 
 
 def chart_month(period: date) -> str:
     return f"{fmt.MONTHS_NOMINATIVE[period.month - 1][:3]} {period:%y}"
 
 
-CHART_CAPTION = "График расхода по месяцам. Расчётные месяцы заштрихованы."
+CHART_CAPTION = (
+    "График расхода по месяцам, кВт·ч. Расчётные месяцы заштрихованы, месяцы без показаний "
+    "отмечены серым; если столбик стоит после пропуска, над ним написано, за сколько месяцев "
+    "этот расход."
+)
+
+
+def chart_span(months: int) -> str:
+    """Over a bar after a gap: the consumption since the previous reading, «за 2 месяца»."""
+    return f"за {fmt.plural(months, 'месяц', 'месяца', 'месяцев')}"
 
 
 # --- export (command line) ---------------------------------------------------------------------

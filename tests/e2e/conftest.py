@@ -4,24 +4,27 @@ project's Bot API emulator over HTTP, on a fresh database, with a frozen clock."
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import FrozenClock
 from bot.db import create_engine, create_session_factory
 from bot.runtime import serve
 from bot.settings import Settings
 from emulator import BotAPIEmulator
-from models import Login
+from models import Base, Login
 from services.demo import DEMO_EMAIL, DemoSummary, seed_demo_data
 from services.identity import bind_login
 from tests.conftest import (
@@ -47,6 +50,7 @@ class Cabinet:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     tmp_path: Path
+    sqlite_template: Path
     _task: asyncio.Task[None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -82,6 +86,19 @@ class Cabinet:
         return self.emu.group(STAFF_CHAT_ID, title="Металлэнергофинанс — обращения")
 
     async def seed_demo(self) -> DemoSummary:
+        """The demo data as `demo-data` writes it, copied from a snapshot seeded once per day
+        and process (seeding it row by row took most of an end-to-end test's time)."""
+        snapshot = await demo_snapshot(self.sqlite_template, self.clock.today())
+        async with self.engine.begin() as connection:
+            for table, _ in snapshot.tables:
+                if await connection.scalar(select(func.count()).select_from(table)):
+                    break  # the test wrote rows of its own: seed the slow way around them
+            else:
+                for table, rows in snapshot.tables:
+                    await connection.execute(table.insert(), rows)
+                if connection.dialect.name == "postgresql":
+                    await _advance_sequences(connection, [table for table, _ in snapshot.tables])
+                return copy.deepcopy(snapshot.summary)
         async with self.sessions() as session:
             return await seed_demo_data(session, today=self.clock.today())
 
@@ -93,6 +110,59 @@ class Cabinet:
             await bind_login(session, user_id, user_id, login_id)
             await session.commit()
             return login_id
+
+
+@dataclass
+class DemoSnapshot:
+    summary: DemoSummary
+    tables: list[tuple[Table, list[dict[str, Any]]]]  # in foreign-key order
+
+
+_demo_snapshots: dict[date, DemoSnapshot] = {}
+
+
+async def demo_snapshot(sqlite_template: Path, today: date) -> DemoSnapshot:
+    """Seed the demo data once into a scratch SQLite copy and keep its rows, typed by the
+    models (aware datetimes, Decimals, enums), to be inserted into any backend."""
+    if today in _demo_snapshots:
+        return _demo_snapshots[today]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo.db"
+        shutil.copy(sqlite_template, path)
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            async with engine.connect() as connection:
+                before = {
+                    table: await connection.scalar(select(func.count()).select_from(table))
+                    for table in Base.metadata.sorted_tables
+                }
+            async with create_session_factory(engine)() as session:
+                summary = await seed_demo_data(session, today=today)
+            tables = []
+            async with engine.connect() as connection:
+                for table in Base.metadata.sorted_tables:
+                    rows = [dict(row._mapping) for row in await connection.execute(select(table))]
+                    if len(rows) == before[table]:
+                        continue
+                    assert before[table] == 0, f"{table.name} had rows before the demo data"
+                    tables.append((table, rows))
+        finally:
+            await engine.dispose()
+    _demo_snapshots[today] = DemoSnapshot(summary, tables)
+    return _demo_snapshots[today]
+
+
+async def _advance_sequences(connection: AsyncConnection, tables: list[Table]) -> None:
+    """Rows came with their ids: move each id sequence past them, as inserts would have."""
+    for table in tables:
+        if "id" not in table.c:
+            continue
+        await connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f'(SELECT max(id) FROM "{table.name}"))'
+            )
+        )
 
 
 BACKENDS = ["sqlite", "postgres+redis"]
@@ -142,12 +212,19 @@ async def _run_cabinet(
             bot_token=token,
             telegram_api_url=emu.base_url,
             redis_url=redis_url,
-            staff_chat_id=STAFF_CHAT_ID,
-            **extra,
+            **{"staff_chat_id": STAFF_CHAT_ID, **extra},
         )
         engine = create_engine(database_url)
         clock = FrozenClock(settings.zone, MOSCOW_NOON)
-        cabinet = Cabinet(emu, settings, clock, engine, create_session_factory(engine), tmp_path)
+        cabinet = Cabinet(
+            emu,
+            settings,
+            clock,
+            engine,
+            create_session_factory(engine),
+            tmp_path,
+            request.getfixturevalue("sqlite_template"),
+        )
         try:
             await cabinet.start()
             yield cabinet

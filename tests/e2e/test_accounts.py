@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.texts import accounts as texts
+from bot.texts import common as common_texts
 from models import AccountLink
 from services.identity import resolve_viewer
 from tests.e2e.conftest import Cabinet
@@ -15,24 +17,25 @@ USER = 1001
 
 
 async def _type_and_save(user: Any, number: str, surname: str, serial: str) -> None:
-    """From the account number question to «Сохранить»."""
+    """From the account number question to «Подключить» under the summary: one confirmation."""
     await user.send(number)
-    await user.expect("фамилию владельца")
+    await user.expect("Шаг 2 из 3. Введите фамилию владельца")
     await user.send(surname)
-    await user.expect("заводской номер")
+    await user.expect("Шаг 3 из 3.")
     await user.send(serial)
-    await user.expect("Проверьте данные")
-    await user.press("Подтвердить")
-    await user.expect("Нажмите «Сохранить»")
-    await user.press("Сохранить")
+    summary = await user.expect("Проверьте данные")
+    assert summary.inline_buttons == [
+        [texts.BTN_LINK_CONFIRM],
+        [common_texts.BTN_BACK, common_texts.BTN_CANCEL],
+    ]
+    await user.press(texts.BTN_LINK_CONFIRM)
 
 
 async def _link(user: Any, number: str, surname: str, serial: str) -> None:
     """The whole LinkAccount dialog from the «Договоры» section."""
-    await user.press("➕ Подключить бытового абонента")
-    await user.expect("тип абонента")
-    await user.press("Физ.лицо")
-    await user.expect("номер лицевого счёта")
+    await user.press(texts.BTN_LINK)
+    first = await user.expect("Шаг 1 из 3. Введите номер лицевого счёта")
+    assert "Тип абонента — Физ.лицо" in first.text  # the one type there is: chosen, and said
     await _type_and_save(user, number, surname, serial)
 
 
@@ -53,14 +56,14 @@ async def test_link_with_right_data_then_switch_and_unlink(cabinet: Cabinet) -> 
     await _link(user, second.number, second.holder_surname.upper(), second.serials[0])
     linked = await user.expect("Лицевой счёт подключён")
     assert second.number in linked.content_text and "Владелец" in linked.content_text
-    assert "Сделать его текущим" in linked.content_text  # the first account stays current
-    assert await _current_number(cabinet) == first.number
+    assert (
+        linked.reply_keyboard is not None and common_texts.MENU_READINGS in linked.reply_keyboard[1]
+    )
+    offer = await user.expect(f"Сделать текущим лицевой счёт № {second.number}?")
+    assert offer.inline_buttons == [[texts.BTN_MAKE_CURRENT]]  # a button, not «go to …»
+    assert await _current_number(cabinet) == first.number  # the first account stays current
 
-    await user.send("📄 Договоры")
-    await user.expect(second.number)
-    await user.press(f"№ {second.number}")
-    await user.expect("Адрес")
-    await user.press("Сделать текущим")
+    await user.press(texts.BTN_MAKE_CURRENT, message=offer)
     await user.expect(f"Текущий лицевой счёт — № {second.number}")
     assert await _current_number(cabinet) == second.number
     async with cabinet.sessions() as session:
@@ -75,7 +78,7 @@ async def test_link_with_right_data_then_switch_and_unlink(cabinet: Cabinet) -> 
     await user.expect("Отвязать лицевой счёт")
     await user.press("Да, отвязать")
     done = await user.expect(f"Лицевой счёт № {second.number} отвязан")
-    assert f"Текущий лицевой счёт теперь — № {first.number}" in done.content_text
+    assert f"Текущим теперь стал лицевой счёт № {first.number}" in done.content_text
     assert await _current_number(cabinet) == first.number
 
 
@@ -103,9 +106,13 @@ async def test_wrong_data_is_neutral_and_already_linked_is_said(cabinet: Cabinet
 
     await user.send("📄 Договоры")
     await user.expect("Ваши лицевые счета")
-    await user.press("➕ Подключить бытового абонента")
-    await user.expect("тип абонента")
-    await user.press("Физ.лицо")
+    await user.press(texts.BTN_LINK)
+    await user.expect("номер лицевого счёта")
+    await user.press(common_texts.BTN_BACK)  # from the first step: back to the accounts
+    back = await user.expect(texts.BACK_TO_ACCOUNTS)
+    assert back.reply_keyboard is not None and common_texts.MENU_READINGS in back.reply_keyboard[1]
+    await user.expect("Ваши лицевые счета")
+    await user.press(texts.BTN_LINK)
     await user.expect("номер лицевого счёта")
     await user.send(demo.accounts[0].number)
     await user.expect("уже подключён к вашей учётной записи")
@@ -129,11 +136,11 @@ async def test_five_failures_lock_linking_until_tomorrow(cabinet: Cabinet) -> No
     # Even the right data is refused until midnight in the supplier's time zone.
     await user.send("📄 Договоры")
     await user.expect("Ваши лицевые счета")
-    await user.press("➕ Подключить бытового абонента")
+    await user.press(texts.BTN_LINK)
     await user.expect("Попробуйте снова с 00:00 21.11.2026")
 
     cabinet.clock.set(datetime(2026, 11, 20, 23, 59))
-    await user.press("➕ Подключить бытового абонента")
+    await user.press(texts.BTN_LINK)
     await user.expect("временно недоступно")
     cabinet.clock.advance(timedelta(minutes=2))  # past midnight in Moscow
     await _link(user, target.number, target.holder_surname, target.serials[0])
@@ -165,19 +172,16 @@ async def test_double_press_of_save_links_once(cabinet: Cabinet) -> None:
     user = cabinet.user(USER)
     await user.send("📄 Договоры")
     await user.expect("Ваши лицевые счета")
-    await user.press("➕ Подключить бытового абонента")
-    await user.expect("тип абонента")
-    await user.press("Физ.лицо")
+    await user.press(texts.BTN_LINK)
     await user.expect("номер лицевого счёта")
     await user.send(target.number)
     await user.expect("фамилию владельца")
     await user.send(target.holder_surname)
     await user.expect("заводской номер")
     await user.send(target.serials[0])
-    await user.expect("Проверьте данные")
-    await user.press("Подтвердить")
-    prompt = await user.expect("Нажмите «Сохранить»")
+    prompt = await user.expect("Проверьте данные")
     save = prompt.inline_keyboard[0][0]
+    assert save["text"] == texts.BTN_LINK_CONFIRM
     await user.press_button(prompt, save)
     await user.press_button(prompt, save)  # the second tap arrives before the first is done
     await user.expect("Лицевой счёт подключён")
@@ -200,6 +204,7 @@ async def test_old_account_card_after_unlink_is_refused_politely(cabinet: Cabine
     await user.expect("Ваши лицевые счета")
     await _link(user, second.number, second.holder_surname, second.serials[0])
     await user.expect("Лицевой счёт подключён")
+    await user.expect("Сделать текущим лицевой счёт")
 
     await user.send("📄 Договоры")
     old_list = await user.expect(second.number)
@@ -210,7 +215,8 @@ async def test_old_account_card_after_unlink_is_refused_politely(cabinet: Cabine
     await user.press("Отвязать")
     question = await user.expect("Отвязать лицевой счёт")
     await user.press("Да, отвязать", message=question)
-    await user.expect(f"Лицевой счёт № {second.number} отвязан")
+    done = await user.expect(f"Лицевой счёт № {second.number} отвязан")
+    assert "Текущим теперь" not in done.content_text  # the current account did not change
 
     await user.press(f"№ {second.number}", message=old_list)  # a card from before the unlink
     answer = await user.expect_callback_answer()

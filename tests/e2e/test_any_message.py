@@ -98,8 +98,6 @@ async def _linking(cabinet: Cabinet, user: Any) -> None:
     await user.send(texts.MENU_CONTRACTS)
     await user.expect("")
     await user.press("➕ Подключить бытового абонента")
-    await user.expect("тип абонента")
-    await user.press("Физ.лицо")
     await user.expect("номер лицевого счёта")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select, update
 
 from bot.texts import common as common_texts
@@ -168,11 +170,11 @@ async def test_three_zone_entry_asks_each_zone(cabinet: Cabinet) -> None:
     assert meter.zones == 3
     await user.send(common_texts.MENU_READINGS)
     overview = await user.expect(texts.CHOOSE_METER)
-    for label in ("T1 день", "T2 ночь", "T3 полупик"):
+    for label in ("Т1 пик", "Т2 ночь", "Т3 полупик"):  # Cyrillic «Т»
         assert label in overview.text
     await user.press(texts.BTN_ENTER.format(serial=meter.serial_number))
     typed = []
-    for zone, name in enumerate(("T1 (день)", "T2 (ночь)", "T3 (полупик)"), start=1):
+    for zone, name in enumerate(("Т1 (пик)", "Т2 (ночь)", "Т3 (полупик)"), start=1):
         await user.expect(f"Введите показание по зоне {name}")
         value = await last_value(cabinet, meter, zone) + 10 * zone
         typed.append(value)
@@ -180,9 +182,9 @@ async def test_three_zone_entry_asks_each_zone(cabinet: Cabinet) -> None:
     await user.expect(texts.ASK_PHOTO)
     await user.press(texts.BTN_NO_PHOTO)
     summary = await user.expect("Проверьте показания")
-    assert "T1 день: " in summary.text and "расход 10,00 кВт·ч" in summary.text
-    assert "T2 ночь: " in summary.text and "расход 20,00 кВт·ч" in summary.text
-    assert "T3 полупик: " in summary.text and "расход 30,00 кВт·ч" in summary.text
+    assert "Т1 пик: " in summary.text and "расход 10,00 кВт·ч" in summary.text
+    assert "Т2 ночь: " in summary.text and "расход 20,00 кВт·ч" in summary.text
+    assert "Т3 полупик: " in summary.text and "расход 30,00 кВт·ч" in summary.text
     # 10 × 7,42 + 20 × 3,51 + 30 × 5,60 = 74,20 + 70,20 + 168,00
     assert fmt.money(Decimal("312.40")) in summary.text
     await user.press(texts.BTN_CONFIRM)
@@ -201,12 +203,13 @@ async def test_each_validation_message_re_asks_the_same_zone(cabinet: Cabinet) -
         ("123,456", "не больше двух цифр"),
         ("1" * (meter.digits + 1), f"У этого счётчика {meter.digits} разряд"),
         (str(previous - 1), f"не может быть меньше предыдущего принятого ({num(previous)}"),
+        ("9870; 13200", "В сообщении 2 числа, а нужно одно показание"),
     ]
     for typed, reason in cases:
         await user.send(typed)
         reply = await user.expect(reason)
         assert "Введите показание" in reply.text
-    await user.send_photo(JPEG)
+    await user.send_sticker()
     await user.expect("Это не похоже на показание")
     await user.send(str(previous + 5))
     await user.expect(texts.ASK_PHOTO)
@@ -378,21 +381,92 @@ async def test_photo_of_the_meter_is_stored_with_the_reading(cabinet: Cabinet) -
     previous = await last_value(cabinet, meter)
     await open_entry(user, meter)
     await user.send(str(previous + 10))
-    await user.expect(texts.ASK_PHOTO)
+    first_prompt = await user.expect(texts.ASK_PHOTO)
+    assert first_prompt.inline_buttons == [[texts.BTN_NO_PHOTO, texts.BTN_CANCEL]]
     await user.send("вот")
-    await user.expect(texts.PHOTO_EXPECTED)
+    second_prompt = await user.expect(texts.PHOTO_EXPECTED)
+    assert first_prompt.inline_keyboard == []  # one «Без фото» at a time
     await user.send_photo(JPEG)
     await user.expect(texts.PHOTO_SAVED)
     summary = await user.expect("Проверьте показания")
+    assert second_prompt.inline_keyboard == []  # the photo answered it: its buttons are gone
     assert "Фото счётчика: приложено" in summary.text
     await user.press(texts.BTN_CONFIRM)
     await user.expect("Показания приняты")
+    assert await photo_of_the_submission(cabinet) == JPEG
+
+
+async def test_a_photo_sent_instead_of_the_value_is_the_meter_photo(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    await user.send_document(b"%PDF-1.4\n" + b"0" * 100, filename="meter.pdf")
+    refused = await user.expect(texts.PHOTO_UNSUPPORTED)
+    assert "Введите показание" in refused.text
+    await user.send_photo(JPEG)
+    kept = await user.expect(texts.PHOTO_SAVED_EARLY)
+    assert "Введите показание" in kept.text  # the value is still asked
+    await user.send(str(previous + 10))
+    summary = await user.expect("Проверьте показания")  # no photo question: it came already
+    assert "Фото счётчика: приложено" in summary.text
+    assert not any(texts.ASK_PHOTO in m.content_text for m in user.bot_messages)
+    await user.press(texts.BTN_CONFIRM)
+    await user.expect("Показания приняты")
+    assert await photo_of_the_submission(cabinet) == JPEG
+
+
+async def photo_of_the_submission(cabinet: Cabinet) -> bytes:
+    """The bytes of the meter photo stored with the (only) submission, checked to be a JPEG."""
     async with cabinet.sessions() as session:
         submission = await session.scalar(select(ReadingSubmission))
         assert submission is not None and submission.photo_file_id is not None
         stored = await session.get(StoredFile, submission.photo_file_id)
         assert stored is not None and stored.mime_type == "image/jpeg"
-    assert (cabinet.settings.upload_dir / stored.storage_path).read_bytes() == JPEG
+    return (cabinet.settings.upload_dir / stored.storage_path).read_bytes()
+
+
+async def test_two_zones_typed_in_one_message_fill_both_after_a_confirmation(
+    cabinet: Cabinet,
+) -> None:
+    user = await subscriber(cabinet, account_index=12)  # a two-zone meter first
+    meter = (await meters_of_current_account(cabinet))[0]
+    assert meter.zones == 2
+    day, night = await last_value(cabinet, meter, 1) + 30, await last_value(cabinet, meter, 2) + 12
+    await open_entry(user, meter)
+    await user.send(f"{day} {night} 5")
+    await user.expect("В сообщении 3 числа, а нужны показания 2 зон")
+    await user.send(f"{day} {night}")
+    question = await user.expect("Я понял их так")
+    assert f"Т1 день: {num(day)}" in question.text
+    assert f"Т2 ночь: {num(night)}" in question.text
+    await user.press(texts.BTN_NO_RETYPE)
+    await user.expect("Введите показание по зоне Т1 (день)")
+    assert question.inline_keyboard == []
+    # A value typed together with others is checked as if typed alone: «Вы уверены?» still asks.
+    await user.send(f"{day} {night + 3000}")
+    await user.expect("Я понял их так")
+    await user.press(texts.BTN_YES_RIGHT)
+    unusual = await user.expect("Вы уверены?")
+    assert "Зона Т2 ночь." in unusual.text
+    await user.press(texts.BTN_NO_RETYPE)
+    await user.expect("Введите показание по зоне Т2 (ночь)")  # Т1 is kept
+    await user.press(common_texts.BTN_BACK)
+    await user.expect("Введите показание по зоне Т1 (день)")
+    await user.send(f"{day};{night}".replace(".", ","))
+    again = await user.expect("Я понял их так")
+    await user.press(texts.BTN_YES_RIGHT)
+    await user.expect(texts.ASK_PHOTO)  # both zones are in: no question about Т2
+    assert again.inline_keyboard == []
+    assert sum("Введите показание по зоне Т2" in m.content_text for m in user.bot_messages) == 1
+    await user.press(texts.BTN_NO_PHOTO)
+    summary = await user.expect("Проверьте показания")
+    assert "Т1 день: " in summary.text and "расход 30,00 кВт·ч" in summary.text
+    assert "Т2 ночь: " in summary.text and "расход 12,00 кВт·ч" in summary.text
+    await user.press(texts.BTN_CONFIRM)
+    await user.expect("Показания приняты")
+    stored = await readings_of(cabinet, meter)
+    assert [(r.zone, r.value) for r in stored] == [(1, day), (2, night)]
 
 
 async def test_dialog_survives_a_restart(cabinet: Cabinet) -> None:
@@ -451,13 +525,17 @@ async def test_history_text_and_chart_photo(cabinet: Cabinet) -> None:
     await user.expect(texts.CHOOSE_METER)
     await user.press(texts.BTN_HISTORY)
     first = await user.expect(f"Счётчик № {meters[0].serial_number}")
-    assert "09.2026 T1 день: " in first.text
+    assert "09.2026 Т1 день: " in first.text
     assert "расчётное (начислено по среднему, не ваши показания)" in first.text
     assert "отклонено: цифры не видны на фото" in first.text
-    assert "12.2025 T2 ночь: " in first.text and "11.2025" in first.text
+    assert "12.2025 Т2 ночь: " in first.text and "11.2025" in first.text
     await user.expect(f"Счётчик № {meters[1].serial_number}")
     chart = await user.expect(texts.CHART_CAPTION, timeout=CHART_TIMEOUT)
-    assert chart.photo is not None and chart.photo.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert chart.photo is not None
+    with Image.open(io.BytesIO(chart.photo.data)) as image:  # one panel per meter, not blank
+        assert image.format == "PNG"
+        assert image.size == (900, 700)
+        assert len(image.convert("RGB").getcolors(maxcolors=900 * 700) or []) > 50
     call = (await eventually(lambda: _async(cabinet.emu.calls_to("sendPhoto"))))[-1]
     assert call.chat_id == user.id
 
@@ -473,29 +551,29 @@ async def test_back_walks_the_zones_then_returns_to_the_meters(cabinet: Cabinet)
     user = await subscriber(cabinet, account_index=17)
     [meter] = await meters_of_current_account(cabinet)
     await open_entry(user, meter)
-    question = await user.expect("по зоне T1 (день)")
+    question = await user.expect("по зоне Т1 (пик)")
     assert question.reply_keyboard == [[common_texts.BTN_BACK, common_texts.BTN_CANCEL]]
     t1 = await last_value(cabinet, meter, 1) + 10
     await user.send(str(t1))
-    await user.expect("по зоне T2 (ночь)")
+    await user.expect("по зоне Т2 (ночь)")
     await user.press(common_texts.BTN_BACK)
-    await user.expect("по зоне T1 (день)")
-    for zone, next_question in ((1, "T2 (ночь)"), (2, "T3 (полупик)"), (3, texts.ASK_PHOTO)):
+    await user.expect("по зоне Т1 (пик)")
+    for zone, next_question in ((1, "Т2 (ночь)"), (2, "Т3 (полупик)"), (3, texts.ASK_PHOTO)):
         await user.send(str(await last_value(cabinet, meter, zone) + zone))
         await user.expect(next_question)
     await user.press(common_texts.BTN_BACK)  # from the photo step: the last zone again
-    await user.expect("по зоне T3 (полупик)")
+    await user.expect("по зоне Т3 (полупик)")
     await user.send(str(await last_value(cabinet, meter, 3) + 3))
     await user.expect(texts.ASK_PHOTO)
     await user.press(texts.BTN_NO_PHOTO)
     summary = await user.expect("Проверьте показания")
     assert "расход 1,00 кВт·ч" in summary.text and "расход 3,00 кВт·ч" in summary.text
     await user.press(common_texts.BTN_BACK)  # from the summary: the last zone again
-    await user.expect("по зоне T3 (полупик)")
+    await user.expect("по зоне Т3 (полупик)")
     await user.press(common_texts.BTN_BACK)
-    await user.expect("по зоне T2 (ночь)")
+    await user.expect("по зоне Т2 (ночь)")
     await user.press(common_texts.BTN_BACK)
-    await user.expect("по зоне T1 (день)")
+    await user.expect("по зоне Т1 (пик)")
     await user.press(common_texts.BTN_BACK)  # from the first zone: the list of meters
     back = await user.expect(texts.BACK_TO_METERS)
     assert back.reply_keyboard is not None and common_texts.MENU_READINGS in back.reply_keyboard[1]

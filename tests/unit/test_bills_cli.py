@@ -121,10 +121,10 @@ async def test_tariffs_are_listed_and_added_with_validation(db_url: str, tmp_pat
     assert mid_month.stderr.strip() == texts.TARIFF_NOT_FIRST
     added = cli(db_url, tmp_path, *base, "--price", "6,4321")
     assert added.returncode == 0, added.stderr
-    assert "Тариф добавлен: двухзонный счётчик, зона T1, 6,4321 ₽/кВт·ч" in added.stdout
+    assert "Тариф добавлен: двухзонный счётчик, зона Т1, 6,4321 ₽/кВт·ч" in added.stdout
     twice = cli(db_url, tmp_path, *base, "--price", "7")
     assert twice.returncode == 2 and "Тарифы не пересекаются" in twice.stderr
-    assert "Двухзонный, T1 день" in cli(db_url, tmp_path, "tariffs").stdout
+    assert "Двухзонный, Т1 день" in cli(db_url, tmp_path, "tariffs").stdout
     assert cli(db_url, tmp_path, "bill", "--period", f"{PERIOD:%Y-%m}").returncode == 0
     into_billed = cli(db_url, tmp_path, "tariffs", "add", "--zone-scheme", "1", "--zone", "1",
                       "--price", "6", "--from", f"{PERIOD:%d.%m.%Y}")  # fmt: skip

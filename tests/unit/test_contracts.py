@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Account,
     AccountLink,
     ApplicationStatus,
+    AuditEvent,
+    ContractApplication,
     Login,
     Notification,
     ObjectType,
+    OutboxStatus,
     TelegramIdentity,
 )
 from services import contracts
@@ -87,7 +90,8 @@ async def test_approve_creates_links_and_notifies(session: AsyncSession, tmp_pat
     assert kinds == [("contract_status", "in_progress"), ("contract_status", "approved")]
     with pytest.raises(contracts.AlreadyDecided):
         await contracts.reject(session, app.id, "поздно", now=NOW, staff_user_id=9)
-    assert [x.number for x in await contracts.list_applications(session, login_id)] == [app.number]
+    mine = await contracts.list_applications(session, login_id)
+    assert [x.number for x in mine.items] == [app.number] and mine.pages == 1
 
 
 async def _submitted(session: AsyncSession, tmp_path: Path, login_id: int) -> int:
@@ -137,3 +141,94 @@ async def test_approve_refuses_an_account_someone_else_uses(
     assert (await contracts.get_application(session, app_id)).status is ApplicationStatus.SUBMITTED
     app = await contracts.approve(session, app_id, "74009998", now=NOW, staff_user_id=9)
     assert app.status is ApplicationStatus.APPROVED
+
+
+async def test_documents_sent_late_never_overwrite_a_decision(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    """#9.10: the applicant's «Дослать документы» races a staff rejection and loses."""
+    login_id = await _login(session)
+    app_id = await _submitted(session, tmp_path, login_id)
+    await contracts.request_documents(session, app_id, "ЕГРН", now=NOW, staff_user_id=9)
+    more = await _file(session, tmp_path, PDF + b"3")
+    # The applicant's dialog read the application while it still waited for documents …
+    assert (await session.get(ContractApplication, app_id)) is not None
+    # … and a staff member rejects it in between (another connection: the row changes under us).
+    await session.execute(
+        update(ContractApplication)
+        .where(ContractApplication.id == app_id)
+        .values(status=ApplicationStatus.REJECTED)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    with pytest.raises(contracts.AlreadyDecided):
+        await contracts.add_documents(session, login_id, app_id, [more], now=NOW)
+    assert (await contracts.get_application(session, app_id)).status is ApplicationStatus.REJECTED
+
+    # Taken in work again after the request: the documents are added, the status stays.
+    other = await _submitted(session, tmp_path, login_id)
+    await contracts.request_documents(session, other, "ЕГРН", now=NOW, staff_user_id=9)
+    await contracts.take_in_work(session, other, now=NOW, staff_user_id=9)
+    app = await contracts.add_documents(session, login_id, other, [more], now=NOW)
+    assert app.status is ApplicationStatus.IN_PROGRESS and len(app.documents) == 3
+
+
+async def test_an_existing_account_needs_staff_confirmation(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    """#9.3: approving with the number of an existing account links nothing by itself."""
+    login_id = await _login(session)
+    app_id = await _submitted(session, tmp_path, login_id)
+    account = Account(
+        number="74005555", holder_surname="Другой", holder_name="Дмитрий", address="ул. Иная, 9",
+        created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    session.add(account)
+    await session.commit()
+    with pytest.raises(contracts.AccountNeedsConfirmation) as caught:
+        await contracts.approve(session, app_id, "7400 5555", now=NOW, staff_user_id=9)
+    match = caught.value.match
+    assert (match.holder, match.applicant) == ("Другой Дмитрий", "Петров Пётр Петрович")
+    assert not match.holder_matches and not match.address_matches
+    assert (await session.scalars(select(AccountLink))).all() == []
+    assert (await contracts.get_application(session, app_id)).status is ApplicationStatus.SUBMITTED
+
+    app = await contracts.link_existing(session, app_id, match.account_id, now=NOW, staff_user_id=9)
+    assert app.status is ApplicationStatus.APPROVED and app.account_number == "74005555"
+    link = await session.scalar(select(AccountLink).where(AccountLink.login_id == login_id))
+    assert link is not None and link.account_id == match.account_id
+    event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "contract_approved"))
+    assert event is not None and event.telegram_user_id == 9
+    assert event.details == {"account": "74005555", "how": "linked_existing_confirmed"}
+    with pytest.raises(contracts.AlreadyDecided):
+        await contracts.link_existing(session, app_id, match.account_id, now=NOW, staff_user_id=9)
+
+
+async def test_cards_staff_never_saw_are_queued_again(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    """#9.14: filed without a staff chat (or every retry failed): queued once one exists."""
+    login_id = await _login(session)
+    app_id = await _submitted(session, tmp_path, login_id)  # no staff chat: nothing queued
+
+    async def cards() -> list[Notification]:
+        rows = await session.scalars(
+            select(Notification).where(Notification.kind == "contract_card")
+        )
+        return list(rows)
+
+    assert await cards() == []
+    later = NOW + timedelta(hours=1)
+    grace = timedelta(minutes=10)
+    assert await contracts.queue_missing_cards(session, -100, now=later, grace=grace) == 1
+    assert await contracts.queue_missing_cards(session, -100, now=later, grace=grace) == 0
+    [card] = await cards()
+    assert card.chat_id == -100 and card.payload == {"application_id": app_id}
+    card.status = OutboxStatus.FAILED  # every retry failed
+    await session.commit()
+    an_hour_on = later + timedelta(hours=1)
+    assert await contracts.queue_missing_cards(session, -100, now=an_hour_on, grace=grace) == 1
+    await contracts.card_posted(session, app_id, 777)
+    session.expire_all()
+    assert [c.status for c in await cards()] == [OutboxStatus.FAILED, OutboxStatus.SENT]
+    assert await contracts.queue_missing_cards(session, -100, now=later, grace=grace) == 0

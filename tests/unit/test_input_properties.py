@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
@@ -17,7 +18,7 @@ from datetime import date
 import phonenumbers
 import pytest
 from fpdf import FPDF
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -38,9 +39,11 @@ def both_outcomes(
     strategy: st.SearchStrategy[str], check: Callable[[str], str], *, at_least: int = 15
 ) -> None:
     """Runs `check` (which returns "accepted" or "refused") on `strategy`'s examples and
-    fails unless each outcome was checked `at_least` times."""
+    fails unless each outcome was checked `at_least` times. Derandomized: how many of each a
+    random run draws varies, and a count that passes only most of the time is a flaky test."""
     outcomes: Counter[str] = Counter()
 
+    @settings(derandomize=True, database=None, max_examples=200)
     @given(strategy)
     def run(text: str) -> None:
         outcomes[check(text)] += 1
@@ -165,16 +168,22 @@ def test_any_text_is_an_address_exactly_when_it_has_5_to_300_characters_once_spa
     None
 ):
     def check(text: str) -> str:
+        # Control characters separate words; bidi and other invisible format characters go.
+        shown = "".join(
+            " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+            for c in text
+            if unicodedata.category(c) not in ("Cf", "Cs", "Co", "Cn")
+        )
         try:
             address = contracts.clean_address(text)
         except contracts.BadAddress:
-            words = text.split()
+            words = shown.split()
             length = sum(map(len, words)) + len(words) - 1  # one space between words
             assert not 5 <= length <= 300, text
             return "refused"
-        # Nothing but whitespace changed: the same visible characters in the same order,
-        # words separated by exactly one ordinary space, no padding.
-        assert [c for c in address if c != " "] == [c for c in text if not c.isspace()]
+        # Nothing but whitespace and invisible characters changed: the same visible characters
+        # in the same order, words separated by exactly one ordinary space, no padding.
+        assert [c for c in address if c != " "] == [c for c in shown if not c.isspace()]
         assert address == address.strip() and "  " not in address
         assert all(c == " " or not c.isspace() for c in address)
         assert 5 <= len(address) <= 300

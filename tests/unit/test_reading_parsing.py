@@ -21,6 +21,7 @@ from services.readings import (
     is_rollover,
     parse_reading,
     period_for,
+    split_values,
 )
 
 digit_counts = st.integers(min_value=4, max_value=9)
@@ -277,3 +278,30 @@ def test_the_period_is_this_month_up_to_the_window_end_then_the_next(
         assert choice.period == today.replace(day=1)
         expected = WindowPosition.BEFORE if today.day < first else WindowPosition.INSIDE
         assert choice.position == expected
+
+
+@given(meter_values(), st.booleans(), st.booleans(), st.sampled_from([0, 1, 2]))
+def test_one_value_is_never_taken_for_several(
+    sample: tuple[int, Decimal], comma: bool, group: bool, places: int
+) -> None:
+    """«12 345,6» (grouped thousands) is one value, not the values of two zones."""
+    _, value = sample
+    typed = spell(value, comma=comma, group=group, places=places)
+    assert split_values(typed) == [typed]
+
+
+@given(
+    st.lists(meter_values(digits=6), min_size=2, max_size=3),
+    st.sampled_from([";", "; ", " ; ", "\n", " ", "  "]),
+    st.booleans(),
+)
+def test_values_of_several_zones_typed_in_one_message_are_split(
+    samples: list[tuple[int, Decimal]], separator: str, comma: bool
+) -> None:
+    values = [value for _, value in samples]
+    if separator.strip() == "":  # a space also groups thousands: «9870 13200» is two values
+        assume(all(value >= 1000 for value in values[1:]))
+    typed = [spell(value, comma=comma, group=False, places=2) for value in values]
+    parts = split_values(separator.join(typed))
+    assert parts == typed
+    assert [parse_reading(part, 6) for part in parts] == values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.import_registry import run_import
+from bot.texts import accounts as texts
 from models import Account, Meter, Reading, ReadingSource
 from services import registry
 from services.registry import HEADER, Problem, RegistryRow, parse_rows
@@ -318,3 +320,90 @@ async def test_cli_reports_every_bad_line_and_changes_nothing(
             assert value == Decimal("12345.6")  # line 2's change was not applied either
     finally:
         await engine.dispose()
+
+
+# --- streaming import ------------------------------------------------------------------------
+
+
+def test_error_log_keeps_every_line_and_the_first_errors_in_full() -> None:
+    log = registry.ErrorLog(limit=3)
+    for number in (9, 4, 12, 2, 7, 5, 6, 30):  # cross-line errors arrive after the lines' own
+        log.add(registry.RowError(number, Problem.BAD_CSV))
+    assert len(log) == 8
+    assert [e.line for e in log.shown()] == [2, 4, 5]
+    assert log.more_lines() == [6, 7, 9, 12, 30]
+    assert texts.registry_more_errors(log.more_lines()) == (
+        "…и ещё 5 ошибочных строк: 6–7, 9, 12, 30"
+    )
+
+
+def _file(*lines: str) -> list[bytes]:
+    return [(text + "\n").encode() for text in (HEAD, *lines)]
+
+
+async def test_streaming_checks_across_lines_as_parse_rows_does(session: AsyncSession) -> None:
+    """Duplicate meters and diverging holders, spread over many small batches, reported with
+    the same lines and references as the in-memory parser; nothing is written."""
+    rng = random.Random(15)
+    lines = []
+    for _ in range(120):
+        account = f"740000{rng.randint(1, 12):04d}"
+        holder = rng.choice([{}, {}, {}, {"address": "другой адрес"}, {"patronymic": ""}])
+        lines.append(line(account=account, meter=f"M{rng.randint(1, 15)}", **holder))
+    lines[40] = line(t1="abc")  # a line's own error among them
+    expected_rows, expected = parse_rows(_file(*lines))
+    assert {e.problem for e in expected} == {
+        Problem.DUPLICATE_METER, Problem.ACCOUNT_MISMATCH, Problem.BAD_NUMBER
+    }  # fmt: skip
+    result = await registry.import_registry(session, _file(*lines), now=NOW, batch=7)
+    assert result.summary is None
+    assert result.errors.shown() == expected
+    assert await _counts(session) == (0, 0, 0, 0)
+    assert len(expected_rows) + len(expected) == 120
+
+
+async def test_streaming_import_in_batches_then_a_late_bad_line_changes_nothing(
+    session: AsyncSession,
+) -> None:
+    good = [line(account=f"74000{n:05d}", meter=f"S{n}", t1=f"{n},5") for n in range(1, 58)]
+    steps: list[tuple[int, int]] = []
+    result = await registry.import_registry(
+        session, _file(*good), now=NOW, batch=10, progress=lambda *step: steps.append(step)
+    )
+    assert result.summary is not None and len(result.errors) == 0
+    assert (result.summary.rows, result.summary.accounts.created) == (57, 57)
+    assert (result.summary.meters.created, result.summary.readings.created) == (57, 114)
+    assert steps[-1] == (registry.APPLY_STEPS, registry.APPLY_STEPS)
+
+    changed = [line(account=f"74000{n:05d}", meter=f"S{n}", t1=f"{n},7") for n in range(1, 58)]
+    changed.append(line(account="7400099999", meter="NEW"))
+    late = [*changed, line(account="7400099998", meter="X", zones="7")]
+    result = await registry.import_registry(session, _file(*late), now=NOW, batch=10)
+    assert result.summary is None
+    assert [(e.line, e.problem) for e in result.errors.shown()] == [(60, Problem.BAD_ZONES)]
+    assert await _counts(session) == (57, 57, 114, 114)
+    values = set((await session.scalars(select(Reading.value).where(Reading.zone == 1))).all())
+    assert values == {Decimal(f"{n}.5") for n in range(1, 58)}
+
+    result = await registry.import_registry(session, _file(*changed), now=NOW, batch=10)
+    assert result.summary is not None
+    assert (result.summary.accounts.created, result.summary.accounts.unchanged) == (1, 57)
+    assert (result.summary.readings.updated, result.summary.readings.unchanged) == (57, 57)
+    assert await _counts(session) == (58, 58, 173, 116)  # 57 replaced kept as history
+
+
+async def test_cli_prints_the_first_errors_and_the_numbers_of_the_rest(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of bad lines: the first MAX_SHOWN in full, the rest as line ranges, the total."""
+    settings = make_settings(tmp_path, db_url)
+    bad = tmp_path / "bad.csv"
+    lines = [line(meter="D")] + [line(meter=f"M{n}", zones="0") for n in range(1005)]
+    lines.insert(600, line(meter="D"))  # a duplicate meter among them, found after the rest
+    bad.write_text("\n".join([HEAD, *lines]) + "\n", encoding="utf-8")
+    assert await run_import(settings, str(bad)) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len([e for e in err if e.startswith("строка ")]) == registry.MAX_SHOWN
+    assert "строка 602: счётчик D этого лицевого счёта уже был в строке 2" in err
+    assert err[-2] == "…и ещё 6 ошибочных строк: 1003–1008"
+    assert err[-1].startswith("Реестр не загружен: 1006 ошибок.")
