@@ -25,6 +25,7 @@ from models import (
 from services import billing, notifications
 from tests.e2e.conftest import Cabinet
 from tests.e2e.test_bills import WITH_SUPPLIER
+from tests.helpers import eventually
 from tests.unit.test_receipts import pdf_text, plain
 
 DECEMBER = date(2026, 12, 1)
@@ -140,12 +141,17 @@ async def test_a_reading_window_walked_day_by_day(cabinet: Cabinet) -> None:
     assert await _remind(cabinet, datetime(2026, 12, 25, 20, 0, tzinfo=moscow)) == 0
     # After the window: nothing.
     assert await _remind(cabinet, datetime(2026, 12, 26, 10, 0, tzinfo=moscow)) == 0
-    assert await _reminders_to(cabinet, 1301) == [
+    expected = [
         (first.number, "2026-12-15"),
         (second.number, "2026-12-15"),
         (second.number, "2026-12-16"),
         (second.number, "2026-12-25"),
     ]
+
+    async def recorded() -> bool:  # «sent» is committed just after the message arrives
+        return await _reminders_to(cabinet, 1301) == expected
+
+    await eventually(recorded)
     assert max(m.message_id for m in user.bot_messages) > last_id
 
 
@@ -183,13 +189,17 @@ async def test_the_monthly_bill_arrives_with_its_pdf_and_a_pay_button(cabinet: C
     # «Оплатить» opens the payment of that bill (no provider here: how to pay by the QR code).
     await user.press(texts.BTN_PAY, message=bill)
     await user.expect(f"№ {first.number}")
-    async with cabinet.sessions() as session:
-        sent = await session.scalar(
-            select(func.count()).where(
-                Notification.kind == notifications.BILL_KIND, Notification.sent_at.is_not(None)
+
+    async def both_recorded() -> bool:
+        async with cabinet.sessions() as session:
+            sent = await session.scalar(
+                select(func.count()).where(
+                    Notification.kind == notifications.BILL_KIND, Notification.sent_at.is_not(None)
+                )
             )
-        )
-    assert sent == 2
+        return sent == 2
+
+    await eventually(both_recorded)
 
 
 async def test_the_scheduler_catches_up_on_a_missed_reminder_at_start(cabinet: Cabinet) -> None:
