@@ -164,7 +164,7 @@ async def bot_process(
         )
     running = BotProcess(name, emu, process)
     try:
-        waiting = asyncio.create_task(emu.wait_for_call("getUpdates", timeout=120))
+        waiting = asyncio.create_task(emu.wait_for_call("getUpdates", timeout=300))
         exited = asyncio.create_task(process.wait())
         done, _ = await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
         if waiting not in done:
