@@ -48,6 +48,7 @@ GUEST_BASE, SUBSCRIBER_BASE, WARM_BASE = 100_000, 200_000, 90_000
 PREVIOUS_VALUE, MONTHLY = Decimal(10_000), Decimal(200)
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 REDIS_DEFAULT = "redis://127.0.0.1:6379/15"
+REPLY_TIMEOUT = 60
 
 
 # --- what users do ------------------------------------------------------------------------------
@@ -190,6 +191,7 @@ class Phase:
     seconds: float = 0.0
     cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    lost: int = 0  # updates whose reply did not come within REPLY_TIMEOUT
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -204,15 +206,23 @@ class Phase:
         return self.cpu / self.updates * 1000
 
 
-async def act(emu: BotAPIEmulator, user_id: int, step: Step, latencies: list[float]) -> None:
+async def act(emu: BotAPIEmulator, user_id: int, step: Step, phase: Phase) -> bool:
+    """Whether the expected reply came (a lost one is counted, and its chat printed once)."""
     user = emu.user(user_id, first_name=f"U{user_id}")
     started = time.perf_counter()
-    if step.press:
-        await user.press(step.text(user_id))
-    else:
-        await user.send(step.text(user_id))
-    await user.expect(step.expected(user_id), timeout=120)
-    latencies.append(time.perf_counter() - started)
+    try:
+        if step.press:
+            await user.press(step.text(user_id))
+        else:
+            await user.send(step.text(user_id))
+        await user.expect(step.expected(user_id), timeout=REPLY_TIMEOUT)
+    except AssertionError as exc:
+        phase.lost += 1
+        if phase.lost == 1:
+            print(f"  a reply did not come: {exc}"[:1500])
+        return False
+    phase.latencies.append(time.perf_counter() - started)
+    return True
 
 
 async def closed_loop(bot: BotProcess, base: int, steps: list[Step], users: int) -> Phase:
@@ -221,7 +231,8 @@ async def closed_loop(bot: BotProcess, base: int, steps: list[Step], users: int)
 
     async def one(user_id: int) -> None:
         for step in steps:
-            await act(bot.emu, user_id, step, phase.latencies)
+            if not await act(bot.emu, user_id, step, phase):
+                return
 
     cpu, started = bot.cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(one(base + i) for i in range(users)))
@@ -242,8 +253,8 @@ async def open_loop(
     late = 0
 
     async def one(user_id: int, index: int) -> None:
-        await act(bot.emu, user_id, steps[index], phase.latencies)
-        ready.put_nowait((user_id, (index + 1) % len(steps)))
+        replied = await act(bot.emu, user_id, steps[index], phase)
+        ready.put_nowait((user_id, (index + 1) % len(steps) if replied else 0))
 
     loop = asyncio.get_running_loop()
     cpu, started = bot.cpu_seconds(), loop.time()
@@ -430,6 +441,9 @@ async def run_backend(
         for name, bot in bots.items():
             figures[name].rss = bot.peak_rss_mb()
         await bots["cabinet"].stop()
+        errors = [line for line in tail(folder / "cabinet.log").splitlines() if "Error" in line]
+        if errors:
+            print("  the cabinet logged:\n  " + "\n  ".join(errors[-10:]))
         if profile is not None:
             print_profile(profile)
     return figures["cabinet"], figures["bare"]
@@ -458,6 +472,9 @@ def report(label: str, cabinet: Figures, bare: Figures, args: argparse.Namespace
             (f"{scenario}: p50 latency, closed loop (ms)", c_c.pct(0.5), c_b.pct(0.5), ".0f"),
             (f"{scenario}: p99 latency, closed loop (ms)", c_c.pct(0.99), c_b.pct(0.99), ".0f"),
         ]
+        lost = sum(p.lost for p in (o_c, c_c, o_b, c_b))
+        if lost:
+            rows.append((f"{scenario}: replies lost (cabinet + bare)", lost, 1, ".0f"))
     rows.append(("peak RSS (MiB)", cabinet.rss, bare.rss, ".0f"))
     print(f"\n{label}: open loop {args.updates} updates at {args.rate:g}/s over {args.users} "
           f"users; closed loop {args.users} users × the scenario's steps")  # fmt: skip
