@@ -494,6 +494,7 @@ async def main() -> None:
     parser.add_argument("--database-url", default=PG_DEFAULT, help="PostgreSQL server to use")
     parser.add_argument("--redis-url", default=REDIS_DEFAULT)
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL + Redis only")
     args = parser.parse_args()
     args.users = args.users or (50 if args.quick else 200)
     args.updates = args.updates or (300 if args.quick else 1000)
@@ -505,7 +506,9 @@ async def main() -> None:
     print(f"{date.today()} · {platform.machine()} · {os.cpu_count()} cores · load "
           f"{load[0]:.1f} · Python {platform.python_version()} · aiogram {aiogram.__version__} · "
           f"SQLAlchemy {sqlalchemy.__version__}")  # fmt: skip
-    backends: list[tuple[str, Any]] = [("SQLite (FSM in the database)", None)]
+    backends: list[tuple[str, Any]] = []
+    if not args.no_sqlite:
+        backends.append(("SQLite (FSM in the database)", None))
     if not args.no_postgres:
         if reachable(args.database_url, 5432) and reachable(args.redis_url, 6379):
             backends.append(("PostgreSQL + Redis", args.database_url))
