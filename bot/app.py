@@ -25,6 +25,7 @@ from bot.middlewares import (
     CallbackAnswers,
     DbSessionMiddleware,
     DuplicateUpdateMiddleware,
+    FsmMemoMiddleware,
     InFlightMiddleware,
     ViewerMiddleware,
 )
@@ -166,6 +167,8 @@ def build_dispatcher(
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware.unregister(middleware)
     dispatcher.update.outer_middleware(in_flight)
+    if isinstance(storage, SqlAlchemyStorage):
+        dispatcher.update.outer_middleware(FsmMemoMiddleware())
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware(middleware)
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())

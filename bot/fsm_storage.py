@@ -7,7 +7,9 @@ job, scheduler/maintenance.py) deletes it — what Redis does with `state_ttl`/`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import FsmRecord, utcnow
+
+Record = tuple[str | None, dict[str, Any]]
+# What this update read or wrote, by key: aiogram reads the state of every update before the
+# handlers, which then read the data and often clear both (/start, /menu, «Отмена»); with the
+# memo that is one query, and clearing an empty dialog none. Only for the update in hand (its
+# per-user lock is held), so nothing goes stale across updates or processes.
+_memo: ContextVar[dict[str, Record | None] | None] = ContextVar("fsm_memo", default=None)
+
+
+@contextmanager
+def update_memo() -> Iterator[None]:
+    """Let the storage remember rows for the duration of one update."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
 
 
 class SqlAlchemyStorage(BaseStorage):
@@ -57,8 +76,12 @@ class SqlAlchemyStorage(BaseStorage):
             index_elements=[FsmRecord.key], set_={**values, "updated_at": utcnow()}
         )
         cutoff = self._cutoff()
+        memo = _memo.get()
+        known = memo.get(record_key) if memo is not None else None
         async with self._sessions() as session:
-            if cutoff is not None:  # an expired dialog is not revived with its old data
+            if cutoff is not None and known is None:
+                # an expired dialog is not revived with its old data (a row read live in this
+                # update is not expired)
                 await session.execute(
                     delete(FsmRecord).where(
                         FsmRecord.key == record_key, FsmRecord.updated_at < cutoff
@@ -66,11 +89,17 @@ class SqlAlchemyStorage(BaseStorage):
                 )
             await session.execute(statement)
             await session.commit()
+        if memo is not None and record_key in memo:  # else the other half is unknown
+            state, data = known or (None, {})
+            memo[record_key] = (values.get("state", state), values.get("data", data))
 
-    async def _clear(self, key: StorageKey, values: dict[str, Any]) -> None:
-        """Clearing writes only when there is something to clear: most updates come from users
-        in no dialog, and on SQLite every write transaction queues behind the others."""
+    async def _read(self, key: StorageKey) -> tuple[str, Record | None]:
+        """The live row of `key` as (state, data), or None; from the memo when this update
+        has read it already."""
         record_key = self._keys.build(key)
+        memo = _memo.get()
+        if memo is not None and record_key in memo:
+            return record_key, memo[record_key]
         async with self._sessions() as session:
             row = (
                 await session.execute(
@@ -79,14 +108,30 @@ class SqlAlchemyStorage(BaseStorage):
                     )
                 )
             ).first()
-            if row is None or all(not getattr(row, name) for name in values):
-                return
+        record: Record | None = (row.state, dict(row.data or {})) if row is not None else None
+        if memo is not None:
+            memo[record_key] = record
+        return record_key, record
+
+    async def _clear(self, key: StorageKey, values: dict[str, Any]) -> None:
+        """Clearing writes only when there is something to clear: most updates come from users
+        in no dialog, and on SQLite every write transaction queues behind the others."""
+        record_key, record = await self._read(key)
+        if record is None:
+            return
+        state, data = record
+        if not (state and "state" in values) and not (data and "data" in values):
+            return
+        async with self._sessions() as session:
             await session.execute(
                 update(FsmRecord)
                 .where(FsmRecord.key == record_key)
                 .values(**values, updated_at=utcnow())
             )
             await session.commit()
+        memo = _memo.get()
+        if memo is not None:
+            memo[record_key] = (values.get("state", state), values.get("data", data))
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -96,11 +141,8 @@ class SqlAlchemyStorage(BaseStorage):
             await self._upsert(key, {"state": value})
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._sessions() as session:
-            result = await session.execute(
-                select(FsmRecord.state).where(FsmRecord.key == self._keys.build(key), self._live())
-            )
-            return result.scalar_one_or_none()
+        _, record = await self._read(key)
+        return record[0] if record is not None else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not data:
@@ -109,12 +151,8 @@ class SqlAlchemyStorage(BaseStorage):
             await self._upsert(key, {"data": dict(data)})
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._sessions() as session:
-            result = await session.execute(
-                select(FsmRecord.data).where(FsmRecord.key == self._keys.build(key), self._live())
-            )
-            data = result.scalar_one_or_none()
-            return dict(data) if data else {}
+        _, record = await self._read(key)
+        return dict(record[1]) if record is not None else {}
 
     async def purge(self, *, before: datetime | None = None) -> int:
         """Delete dialogs last touched before `before` (default: older than the TTL)."""

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer, CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.fsm_storage import update_memo
 from bot.texts import common as texts
 from services.identity import resolve_viewer
 
@@ -44,6 +45,15 @@ class InFlightMiddleware(BaseMiddleware):
         except TimeoutError:
             return False
         return True
+
+
+class FsmMemoMiddleware(BaseMiddleware):
+    """Lets the database FSM storage remember what it read for the rest of the update (see
+    bot.fsm_storage.update_memo): outside aiogram's FSM middleware, which reads the state."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        with update_memo():
+            return await handler(event, data)
 
 
 class DuplicateUpdateMiddleware(BaseMiddleware):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,23 +36,43 @@ class Viewer:
         return self.login_id is not None
 
 
+# One statement for the viewer of every update, built once so its compiled form is cached.
+_VIEWER = (
+    select(
+        TelegramIdentity.last_seen_at,
+        TelegramIdentity.blocked_bot_at,
+        Login.id.label("login_id"),
+        Login.surname,
+        Login.name,
+        Login.patronymic,
+        Account.id.label("account_id"),
+        Account.number,
+        Account.address,
+    )
+    .select_from(TelegramIdentity)
+    .outerjoin(Login, Login.id == TelegramIdentity.login_id)
+    .outerjoin(
+        AccountLink,
+        (AccountLink.login_id == Login.id) & AccountLink.is_current.is_(True),
+    )
+    .outerjoin(Account, Account.id == AccountLink.account_id)
+    .where(TelegramIdentity.telegram_user_id == bindparam("user_id"))
+)
+_SEEN = (
+    update(TelegramIdentity)
+    .where(TelegramIdentity.telegram_user_id == bindparam("user_id"))
+    .values(last_seen_at=bindparam("seen_at"), blocked_bot_at=None)
+)
+
+
 async def resolve_viewer(
     session: AsyncSession, telegram_user_id: int, chat_id: int, *, now: datetime | None = None
 ) -> Viewer:
-    """Load (or create) the identity with its login and current account in one round trip."""
+    """Load (or create) the identity with its login and current account in one round trip;
+    writes only for a new identity or a `last seen` mark older than LAST_SEEN_RESOLUTION."""
     now = now or utcnow()
-    row = (
-        await session.execute(
-            select(TelegramIdentity, Login, Account)
-            .outerjoin(Login, Login.id == TelegramIdentity.login_id)
-            .outerjoin(
-                AccountLink,
-                (AccountLink.login_id == Login.id) & AccountLink.is_current.is_(True),
-            )
-            .outerjoin(Account, Account.id == AccountLink.account_id)
-            .where(TelegramIdentity.telegram_user_id == telegram_user_id)
-        )
-    ).first()
+    connection = await session.connection()
+    row = (await connection.execute(_VIEWER, {"user_id": telegram_user_id})).first()
     if row is None:
         session.add(
             TelegramIdentity(telegram_user_id=telegram_user_id, chat_id=chat_id, last_seen_at=now)
@@ -62,22 +82,24 @@ async def resolve_viewer(
         except IntegrityError:  # the same new user's other update got there first
             await session.rollback()
         return Viewer(telegram_user_id=telegram_user_id)
-    identity, login, account = row
-    if identity.last_seen_at is None or now - identity.last_seen_at > LAST_SEEN_RESOLUTION:
-        identity.last_seen_at = now
-    if identity.blocked_bot_at is not None:  # writing again: pushes reach them again
-        identity.blocked_bot_at = None
+    stale = row.last_seen_at is None or now - row.last_seen_at > LAST_SEEN_RESOLUTION
+    if stale or row.blocked_bot_at is not None:  # writing again: pushes reach them again
+        await connection.execute(_SEEN, {"user_id": telegram_user_id, "seen_at": now})
     # End the transaction either way: the connection goes back to the pool instead of being
     # held while the handler talks to Telegram.
     await session.commit()
-    if login is None:
+    if row.login_id is None:
         return Viewer(telegram_user_id=telegram_user_id)
     return Viewer(
         telegram_user_id=telegram_user_id,
-        login_id=login.id,
-        first_name=login.name,
-        full_name=login.full_name,
-        account=CurrentAccount(account.id, account.number, account.address) if account else None,
+        login_id=row.login_id,
+        first_name=row.name,
+        full_name=" ".join(p for p in (row.surname, row.name, row.patronymic) if p),
+        account=(
+            CurrentAccount(row.account_id, row.number, row.address)
+            if row.account_id is not None
+            else None
+        ),
     )
 
 

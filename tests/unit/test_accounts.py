@@ -63,6 +63,8 @@ async def test_link_switch_unlink(session: AsyncSession) -> None:
     assert (await resolve_viewer(session, 77, 77, now=NOW)).account.number == first.number  # type: ignore[union-attr]
     await accounts.make_current(session, login_id, second.id)
     session.expire_all()
+    for account in (first, second):  # the viewer is read with Core: it refreshes no object
+        await session.refresh(account)
     assert (await resolve_viewer(session, 77, 77, now=NOW)).account.number == second.number  # type: ignore[union-attr]
     current = (await session.scalars(select(AccountLink).where(AccountLink.is_current))).all()
     assert len(current) == 1

@@ -162,3 +162,49 @@ async def test_the_hourly_job_purges_dialogs_and_registration_data(
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(FsmRecord)) == 0
         assert await session.scalar(select(func.count()).select_from(PendingRegistration)) == 0
+
+
+async def test_one_update_reads_its_dialog_once_and_clears_an_empty_one_for_free(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """aiogram reads the state of every update and /start, /menu, «Отмена» clear the dialog:
+    within one update (bot.middlewares.FsmMemoMiddleware) that is one SELECT, and no write
+    when the dialog is empty; what the update writes is what it reads back."""
+    from sqlalchemy import event
+
+    from bot.fsm_storage import update_memo
+
+    engine = sessions.kw["bind"]
+    storage = SqlAlchemyStorage(engine, sessions, ttl=timedelta(hours=24))
+    key = StorageKey(bot_id=1, chat_id=55, user_id=55)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        with update_memo():
+            assert await storage.get_state(key) is None
+            assert await storage.get_data(key) == {}
+            await storage.set_state(key, None)
+            await storage.set_data(key, {})
+        assert statements == ["SELECT"]
+
+        statements.clear()
+        with update_memo():
+            assert await storage.get_state(key) is None
+            await storage.set_state(key, "ReadingEntry:value")
+            await storage.set_data(key, {"meter": 7})
+            assert await storage.get_state(key) == "ReadingEntry:value"
+            assert await storage.get_data(key) == {"meter": 7}
+        assert statements.count("SELECT") == 1
+
+        with update_memo():  # the next update reads afresh
+            assert await storage.get_data(key) == {"meter": 7}
+            await storage.set_state(key, None)
+            await storage.set_data(key, {})
+            assert await storage.get_state(key) is None
+        assert await storage.get_state(key) is None and await storage.get_data(key) == {}
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
