@@ -30,7 +30,7 @@ from keyboards.readings import ConfirmReadingsCb, ReadingAction, ReadingsCb
 from models import AppealTopic
 from services import charts
 from services import readings as service
-from services.files import FileTooLarge, UnsupportedFileType
+from services.files import FileTooLarge, UnsupportedFileType, UploadQuotaExceeded
 from services.identity import Viewer
 
 router = Router(name="readings")
@@ -365,13 +365,14 @@ async def photo_with_value(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
+    viewer: Viewer,
     settings: Settings,
     bot: Bot,
 ) -> None:
     """A photo of the meter sent before the value: kept for this reading; the value is still
     asked (the bot does not read digits off a photo)."""
     data = await state.get_data()
-    photo_id, problem = await _store_photo(message, session, settings, bot)
+    photo_id, problem = await _store_photo(message, session, viewer, settings, bot)
     if photo_id is None:
         await _ask_value(message, session, data, problem)
         return
@@ -478,7 +479,7 @@ async def take_photo(
     settings: Settings,
     bot: Bot,
 ) -> None:
-    photo_id, problem = await _store_photo(message, session, settings, bot)
+    photo_id, problem = await _store_photo(message, session, viewer, settings, bot)
     if photo_id is None:
         await _drop_keyboard(message, state, bot)
         await _with_keyboard(message, state, problem, kb.photo())
@@ -490,7 +491,7 @@ async def take_photo(
 
 
 async def _store_photo(
-    message: Message, session: AsyncSession, settings: Settings, bot: Bot
+    message: Message, session: AsyncSession, viewer: Viewer, settings: Settings, bot: Bot
 ) -> tuple[int | None, str]:
     """(the stored photo's id, "") or (None, why it was not taken)."""
     try:
@@ -503,9 +504,13 @@ async def _store_photo(
             limit_mb=settings.max_upload_mb,
             telegram_file_id=file_id,
             telegram_file_unique_id=unique_id,
+            login_id=viewer.login_id,
+            quota=settings.upload_quota,
         )
     except FileTooLarge as error:
         return None, texts.photo_too_big(error.limit_mb)
+    except UploadQuotaExceeded as error:
+        return None, texts.photo_quota_exceeded(error.quota.files, error.quota.megabytes)
     except (UnsupportedFileType, NoFileInMessage):
         return None, texts.PHOTO_UNSUPPORTED
     return photo_id, ""

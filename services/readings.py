@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Account, Meter, Reading, ReadingSource, ReadingStatus, ReadingSubmission
 from services import tariffs
 from services.errors import DomainError, NotFound
-from services.files import UnsupportedFileType, detect_type, store_file
+from services.files import UnsupportedFileType, UploadQuota, detect_type, store_file
 from services.periods import period_of, shift
 from services.registry import DELIMITER, format_date, format_decimal
 
@@ -483,10 +483,13 @@ async def store_photo(
     limit_mb: int,
     telegram_file_id: str | None,
     telegram_file_unique_id: str | None,
+    login_id: int | None = None,
+    quota: UploadQuota | None = None,
 ) -> int:
     """Keep the meter photo until the submission is confirmed; returns the stored file id.
 
-    Only pictures (JPEG, PNG, HEIC): a PDF is a document, not a photo of the meter.
+    Only pictures (JPEG, PNG, HEIC): a PDF is a document, not a photo of the meter. With
+    `login_id` and `quota` the photo counts against the uploader's daily upload quota.
     """
     detected = detect_type(data)
     if detected is not None and not detected.mime_type.startswith("image/"):
@@ -499,6 +502,8 @@ async def store_photo(
         limit_mb=limit_mb,
         telegram_file_id=telegram_file_id,
         telegram_file_unique_id=telegram_file_unique_id,
+        login_id=login_id,
+        quota=quota,
     )
     await session.commit()
     return stored.id

@@ -256,6 +256,14 @@ def photo_too_big(limit_mb: int) -> str:
     return f"Фото слишком большое: максимум {limit_mb} МБ. Пришлите фото поменьше или нажмите «Без фото»."
 
 
+def photo_quota_exceeded(files: int, megabytes: int) -> str:
+    return (
+        f"За сутки можно загрузить не больше {fmt.plural(files, 'файла', 'файлов', 'файлов')} "
+        f"и {megabytes} МБ — лимит исчерпан. Показания можно передать и без фото: "
+        "нажмите «Без фото»."
+    )
+
+
 def summary(
     serial: str,
     scheme: int,

@@ -396,6 +396,22 @@ async def test_photo_of_the_meter_is_stored_with_the_reading(cabinet: Cabinet) -
     assert await photo_of_the_submission(cabinet) == JPEG
 
 
+@pytest.mark.settings(upload_files_per_day=1)
+async def test_meter_photos_count_against_the_daily_upload_quota(cabinet: Cabinet) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    await user.send_photo(JPEG)
+    await user.expect(texts.PHOTO_SAVED_EARLY)  # the day's one file
+    await user.send_photo(JPEG)
+    refused = await user.expect("лимит исчерпан")
+    assert "Введите показание" in refused.text  # the value is still asked
+    await user.send(str(previous + 10))
+    summary = await user.expect("Проверьте показания")  # the first photo is still attached
+    assert "Фото счётчика: приложено" in summary.text
+
+
 async def test_a_photo_sent_instead_of_the_value_is_the_meter_photo(cabinet: Cabinet) -> None:
     user = await subscriber(cabinet)
     meter = (await meters_of_current_account(cabinet))[0]
