@@ -168,6 +168,37 @@ async def test_non_member_pressing_staff_buttons_is_refused(cabinet: Cabinet) ->
     assert not any("ответьте на это сообщение" in m.content_text for m in group.bot_messages)
 
 
+async def test_staff_check_that_fails_refuses_the_press_and_is_not_remembered(
+    cabinet: Cabinet,
+) -> None:
+    """getChatMember failing: the press is refused (never allowed on a failed check), and the
+    failure is not cached — the next press, with Telegram answering again, goes through."""
+    await cabinet.seed_demo()
+    await cabinet.login_as(USER)
+    group = cabinet.staff_group()
+    staff = group.member(5001, first_name="Ольга")
+    await _apply(cabinet)
+    card = await group.wait_for_message("Заявка на договор № З-2026-000001")
+
+    cabinet.emu.inject_failure(
+        "getChatMember", status=400, description="Bad Request: chat not found"
+    )
+    await staff.press("Взять в работу", message=card)
+    answer = await staff.expect_callback_answer()
+    assert answer.text is not None and "для сотрудников" in answer.text
+    async with cabinet.sessions() as session:
+        assert await session.scalar(select(ContractApplication.status)) is (
+            ApplicationStatus.SUBMITTED
+        )
+
+    await staff.press("Взять в работу", message=card)
+    await staff.expect_callback_answer()
+    async with cabinet.sessions() as session:
+        assert await session.scalar(select(ContractApplication.status)) is (
+            ApplicationStatus.IN_PROGRESS
+        )
+
+
 async def _to_summary(cabinet: Cabinet, address: str) -> Any:
     user = await _start_flat(cabinet, address)
     await user.send_photo(JPEG)

@@ -396,6 +396,26 @@ async def test_photo_of_the_meter_is_stored_with_the_reading(cabinet: Cabinet) -
     assert await photo_of_the_submission(cabinet) == JPEG
 
 
+@pytest.mark.settings(max_upload_mb=1)
+async def test_a_meter_photo_over_the_size_limit_is_refused_and_the_step_stays(
+    cabinet: Cabinet,
+) -> None:
+    user = await subscriber(cabinet)
+    meter = (await meters_of_current_account(cabinet))[0]
+    previous = await last_value(cabinet, meter)
+    await open_entry(user, meter)
+    await user.send(str(previous + 10))
+    await user.expect(texts.ASK_PHOTO)
+    await user.send_photo(JPEG + b"0" * (1024 * 1024))
+    await user.expect(texts.photo_too_big(1))
+    await user.send_photo(JPEG)
+    await user.expect(texts.PHOTO_SAVED)
+    await user.expect("Проверьте показания")
+    await user.press(texts.BTN_CONFIRM)
+    await user.expect("Показания приняты")
+    assert await photo_of_the_submission(cabinet) == JPEG
+
+
 @pytest.mark.settings(upload_files_per_day=1)
 async def test_meter_photos_count_against_the_daily_upload_quota(cabinet: Cabinet) -> None:
     user = await subscriber(cabinet)
