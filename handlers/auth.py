@@ -1147,7 +1147,7 @@ def _password_like(message: Message) -> bool:
 
 
 @password_guard.message(F.chat.type == "private", _password_like, ANY_STATE)
-async def delete_stray_password(message: Message, state: FSMContext) -> None:
+async def delete_stray_password(message: Message, state: FSMContext, viewer: Viewer | None) -> None:
     """Reached only when no dialog step took the message; the dialog stays where it was."""
     try:
         await message.delete()
@@ -1157,4 +1157,10 @@ async def delete_stray_password(message: Message, state: FSMContext) -> None:
         return
     current = await state.get_state()
     in_dialog = common_texts.waiting_for(waiting.hint(current)) if current else None
+    logged_in = viewer is not None and viewer.logged_in
+    if in_dialog is None and logged_in:
+        await message.answer(
+            texts.password_guard(None, logged_in=True), reply_markup=common_kb.main_menu()
+        )
+        return
     await message.answer(texts.password_guard(in_dialog))

@@ -80,12 +80,14 @@ def too_many_password_checks(minutes: int) -> str:
     )
 
 
-def password_guard(in_dialog: str | None) -> str:
+def password_guard(in_dialog: str | None, *, logged_in: bool = False) -> str:
     """A message that looked like a password or code, sent where none was expected: deleted.
     `in_dialog`: what the current dialog step waits for, or None outside a dialog."""
     done = (
         "Похоже, в сообщении был пароль или код — я удалил его из чата, чтобы его никто не увидел."
     )
+    if in_dialog is None and logged_in:
+        return f"{done}\n\nВы уже вошли в личный кабинет — выберите раздел в меню ниже."
     if in_dialog is None:
         return (
             f"{done}\n\nЧтобы войти в личный кабинет, нажмите «{BTN_LOGIN}» и введите пароль там."

@@ -393,6 +393,10 @@ async def test_register_while_logged_in_says_so(cabinet: Any) -> None:
     await user.expect("Вы уже вошли как Абонент")
     await user.send("Петрова Анна")  # not taken as the first answer of a registration
     await user.expect("Не понял")
+    stray = await user.send(DEMO_PASSWORD)  # deleted, and not told to log in again
+    guarded = await user.expect("удалил его из чата")
+    assert stray.message_id in user.deleted_message_ids
+    assert "Вы уже вошли" in guarded.text and "нажмите «Войти»" not in guarded.text
     async with cabinet.sessions() as session:
         identity = await session.get(TelegramIdentity, user.id)
         assert identity is not None and identity.login_id is not None  # still logged in
