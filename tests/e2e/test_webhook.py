@@ -126,7 +126,8 @@ async def test_healthz_on_sqlite_reports_a_locked_or_deleted_file(
             assert response.status == 200
 
         # Another process holds the write lock (a stuck script, a manual sqlite3 session).
-        locker = sqlite3.connect(database, isolation_level=None)
+        # The bot's own jobs may be writing this moment: wait for them as a real locker would.
+        locker = sqlite3.connect(database, isolation_level=None, timeout=60)
         try:
             locker.execute("BEGIN IMMEDIATE")
             async with http.get(url) as response:
