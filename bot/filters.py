@@ -24,3 +24,9 @@ class HasAccount(Filter):
 
     async def __call__(self, event: TelegramObject, viewer: Viewer | None = None, **_: Any) -> bool:
         return viewer is not None and viewer.logged_in and viewer.account is not None
+
+
+def login_id_of(viewer: Viewer | None) -> int:
+    """The login of a viewer that a `LoggedIn()` filter let through."""
+    assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
+    return viewer.login_id

@@ -11,7 +11,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.filters import LoggedIn
+from bot.filters import LoggedIn, login_id_of
 from bot.texts import accounts as texts
 from bot.texts import common as common_texts
 from keyboards import accounts as kb
@@ -33,11 +33,6 @@ class LinkAccount(StatesGroup):
     confirm = State()  # the summary: «Подключить» links at once
 
 
-def _login(viewer: Viewer | None) -> int:
-    assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
-    return viewer.login_id
-
-
 async def _edit(
     query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> None:
@@ -53,13 +48,13 @@ async def section(
     message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer | None
 ) -> None:
     await state.clear()
-    cards = await accounts.list_accounts(session, _login(viewer))
+    cards = await accounts.list_accounts(session, login_id_of(viewer))
     await message.answer(texts.accounts_list(cards), reply_markup=kb.section(cards))
 
 
 @router.callback_query(AccountsCb.filter(F.action == AccountAction.LIST), LoggedIn())
 async def show_list(query: CallbackQuery, session: AsyncSession, viewer: Viewer | None) -> None:
-    cards = await accounts.list_accounts(session, _login(viewer))
+    cards = await accounts.list_accounts(session, login_id_of(viewer))
     await _edit(query, texts.accounts_list(cards), kb.section(cards))
 
 
@@ -75,7 +70,7 @@ async def open_account(
 ) -> None:
     """The account's card, or the question whether to unlink it."""
     try:
-        card = await accounts.get_account(session, _login(viewer), callback_data.account_id)
+        card = await accounts.get_account(session, login_id_of(viewer), callback_data.account_id)
     except NotFound:
         callback_answer.text = texts.ACCOUNT_GONE
         return
@@ -93,7 +88,7 @@ async def make_current(
     viewer: Viewer | None,
     callback_answer: CallbackAnswer,
 ) -> None:
-    login_id = _login(viewer)
+    login_id = login_id_of(viewer)
     try:
         card = await accounts.make_current(session, login_id, callback_data.account_id)
     except NotFound:
@@ -114,7 +109,7 @@ async def unlink(
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
-    login_id = _login(viewer)
+    login_id = login_id_of(viewer)
     try:
         card = await accounts.get_account(session, login_id, callback_data.account_id)
         new_current = await accounts.unlink(session, login_id, card.id, now=clock.now())
@@ -139,7 +134,7 @@ async def start_link(
 ) -> None:
     if not isinstance(query.message, Message):
         return
-    until = await accounts.link_locked_until(session, _login(viewer), now=clock.now())
+    until = await accounts.link_locked_until(session, login_id_of(viewer), now=clock.now())
     if until is not None:
         await query.message.answer(
             texts.link_locked(until.astimezone(clock.zone)),
@@ -175,7 +170,7 @@ async def number_back(
     """«« Назад» from the first step: back to the list of accounts."""
     await state.clear()
     await message.answer(texts.BACK_TO_ACCOUNTS, reply_markup=common_kb.main_menu())
-    cards = await accounts.list_accounts(session, _login(viewer))
+    cards = await accounts.list_accounts(session, login_id_of(viewer))
     await message.answer(texts.accounts_list(cards), reply_markup=kb.section(cards))
 
 
@@ -188,7 +183,7 @@ async def enter_number(
     except accounts.BadAccountNumber:
         await message.answer(texts.LINK_NUMBER_BAD, reply_markup=common_kb.back_cancel())
         return
-    if await accounts.is_linked(session, _login(viewer), number):
+    if await accounts.is_linked(session, login_id_of(viewer), number):
         await state.clear()
         await message.answer(texts.already_linked(number), reply_markup=common_kb.main_menu())
         return
@@ -259,7 +254,7 @@ async def confirm(
     """The one confirmation: «Подключить» under the summary links the account. A second press
     finds the dialog finished and gets the stale-button answer."""
     if isinstance(query.message, Message):
-        await _save(query.message, state, session, _login(viewer), clock)
+        await _save(query.message, state, session, login_id_of(viewer), clock)
 
 
 async def _save(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.downloads import store_upload
-from bot.filters import LoggedIn
+from bot.filters import LoggedIn, login_id_of
 from bot.settings import Settings
 from bot.texts import appeals as texts
 from bot.texts import common as common_texts
@@ -54,11 +54,6 @@ class WriteAppeal(StatesGroup):
 class AddToAppeal(StatesGroup):
     text = State()
     attachments = State()
-
-
-def _login(viewer: Viewer | None) -> int:
-    assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
-    return viewer.login_id
 
 
 # --- the section -------------------------------------------------------------------------------
@@ -231,7 +226,7 @@ async def send(
     assert viewer is not None
     appeal = await appeals.create_appeal(
         session,
-        _login(viewer),
+        login_id_of(viewer),
         account_id=viewer.account.id if viewer.account else None,
         topic=topic,
         text=data["text"],
@@ -278,7 +273,7 @@ async def my_appeals(
     if not isinstance(query.message, Message):
         return
     await state.clear()
-    mine = await appeals.list_appeals(session, _login(viewer))
+    mine = await appeals.list_appeals(session, login_id_of(viewer))
     if not mine:
         await query.message.answer(texts.NO_APPEALS, reply_markup=kb.section())
         return
@@ -311,7 +306,7 @@ async def start_follow_up(
         appeal = None
     if (
         appeal is None
-        or appeal.login_id != _login(viewer)
+        or appeal.login_id != login_id_of(viewer)
         or not isinstance(query.message, Message)
     ):
         callback_answer.text = texts.APPEAL_GONE
@@ -344,7 +339,7 @@ async def follow_up_done(
     try:
         follow_up = await appeals.add_subscriber_message(
             session,
-            _login(viewer),
+            login_id_of(viewer),
             int(data["appeal_id"]),
             text=data["text"],
             file_ids=[int(f["id"]) for f in data.get("files", [])],

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.downloads import download, file_of
-from bot.filters import LoggedIn
+from bot.filters import LoggedIn, login_id_of
 from bot.settings import Settings
 from bot.texts import common as common_texts
 from bot.texts import contracts as texts
@@ -65,11 +65,6 @@ class StaffReply(StatesGroup):
     comment = State()
     reason = State()
     account = State()
-
-
-def _login(viewer: Viewer | None) -> int:
-    assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
-    return viewer.login_id
 
 
 # --- the application dialog ------------------------------------------------------------------
@@ -184,7 +179,7 @@ async def upload_document(
     if len(docs.get(kind.value, [])) >= contracts.MAX_FILES_PER_KIND:
         await message.answer(texts.TOO_MANY_FILES)
         return
-    stored_id = await _store_upload(message, bot, session, settings, _login(viewer))
+    stored_id = await _store_upload(message, bot, session, settings, login_id_of(viewer))
     if stored_id is None:
         return
     docs.setdefault(kind.value, []).append(stored_id)
@@ -273,7 +268,7 @@ async def save(
     data = await state.get_data()
     app = await contracts.submit_application(
         session,
-        _login(viewer),
+        login_id_of(viewer),
         object_type=ObjectType(data["object_type"]),
         address=data["address"],
         documents=data.get("docs", {}),
@@ -297,7 +292,7 @@ async def my_applications(
     query: CallbackQuery, session: AsyncSession, viewer: Viewer | None
 ) -> None:
     if isinstance(query.message, Message):
-        mine = await contracts.list_applications(session, _login(viewer))
+        mine = await contracts.list_applications(session, login_id_of(viewer))
         await query.message.answer(
             texts.applications_list(mine), reply_markup=kb.applications(mine)
         )
@@ -314,7 +309,9 @@ async def applications_page(
     if not isinstance(query.message, Message) or not callback_data.value.isdigit():
         callback_answer.text = common_texts.STALE_BUTTON
         return
-    mine = await contracts.list_applications(session, _login(viewer), page=int(callback_data.value))
+    mine = await contracts.list_applications(
+        session, login_id_of(viewer), page=int(callback_data.value)
+    )
     try:
         await query.message.edit_text(
             texts.applications_list(mine), reply_markup=kb.applications(mine)
@@ -339,7 +336,7 @@ async def start_more(
         app = None
     if (
         app is None
-        or app.login_id != _login(viewer)
+        or app.login_id != login_id_of(viewer)
         or app.status is not ApplicationStatus.DOCUMENTS_REQUESTED
         or not isinstance(query.message, Message)
     ):
@@ -366,7 +363,7 @@ async def upload_more(
     if len(files) >= contracts.MAX_FILES_PER_KIND:
         await message.answer(texts.TOO_MANY_FILES)
         return
-    stored_id = await _store_upload(message, bot, session, settings, _login(viewer))
+    stored_id = await _store_upload(message, bot, session, settings, login_id_of(viewer))
     if stored_id is None:
         return
     files.append(stored_id)
@@ -391,7 +388,7 @@ async def more_done(
         return
     try:
         app = await contracts.add_documents(
-            session, _login(viewer), int(data["application_id"]), files, now=clock.now()
+            session, login_id_of(viewer), int(data["application_id"]), files, now=clock.now()
         )
     except (NotFound, contracts.AlreadyDecided):
         await state.clear()

@@ -22,7 +22,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.filters import LoggedIn
+from bot.filters import LoggedIn, login_id_of
 from bot.settings import Settings
 from bot.texts import auth as auth_texts
 from bot.texts import common as common_texts
@@ -98,11 +98,6 @@ LINK_PROBLEMS = {
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _login(viewer: Viewer | None) -> int:
-    assert viewer is not None and viewer.login_id is not None  # guaranteed by LoggedIn()
-    return viewer.login_id
-
-
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
     message = _message_of(query)
     if message is not None:
@@ -169,7 +164,7 @@ async def show_profile(
     clock: Clock,
 ) -> None:
     await state.clear()
-    await _edit(query, await _profile_card(session, _login(viewer), clock), kb.profile())
+    await _edit(query, await _profile_card(session, login_id_of(viewer), clock), kb.profile())
 
 
 def _field_reply(field: Field) -> ReplyKeyboardMarkup:
@@ -199,7 +194,7 @@ async def edit_field(
     ):
         return  # a double press: the question is there already
     if current not in (ProfileEdit.value.state, ProfileEdit.summary.state):
-        card = await profile.get_profile(session, _login(viewer))
+        card = await profile.get_profile(session, login_id_of(viewer))
         values = {f.value: card.value(f) for f in Field}
         await state.set_data({"draft": values, "saved": values})
     await _drop_markup(query)
@@ -284,7 +279,7 @@ async def save(
     draft: dict[str, str | None] = (await state.get_data())["draft"]
     await state.clear()  # a second press finds no dialog: «кнопка устарела»
     await _drop_markup(query)
-    login_id = _login(viewer)
+    login_id = login_id_of(viewer)
     _, changed = await profile.save_profile(
         session, login_id, {Field(f): v for f, v in draft.items()},
         telegram_user_id=query.from_user.id, now=clock.now(),
@@ -334,7 +329,7 @@ async def got_new_email(
 ) -> None:
     try:
         letter = await profile.request_email_change(
-            session, _login(viewer), message.text or "", telegram_user_id=message.chat.id,
+            session, login_id_of(viewer), message.text or "", telegram_user_id=message.chat.id,
             now=clock.now(),
             caps=_caps(settings),
         )  # fmt: skip
@@ -455,7 +450,11 @@ async def got_email_code(
             )
         else:
             changed = await profile.confirm_email_change_code(
-                session, _login(viewer), text, telegram_user_id=message.chat.id, now=clock.now()
+                session,
+                login_id_of(viewer),
+                text,
+                telegram_user_id=message.chat.id,
+                now=clock.now(),
             )
     except (auth.BadToken, auth.TooManyCodes, profile.EmailTaken) as exc:
         await _email_refused(message, state, exc, clock=clock, settings=settings, retry=True)
@@ -477,7 +476,7 @@ async def show_subscriptions(
     clock: Clock,
 ) -> None:
     await state.clear()
-    current = await profile.get_subscriptions(session, _login(viewer), now=clock.now())
+    current = await profile.get_subscriptions(session, login_id_of(viewer), now=clock.now())
     await _edit(query, texts.subscriptions(current.has_phone), kb.subscriptions(current))
 
 
@@ -493,7 +492,7 @@ async def toggle(
     topic, on = callback_data.topic, callback_data.on
     try:
         current, changed = await profile.set_subscription(
-            session, _login(viewer), topic, on, now=clock.now()
+            session, login_id_of(viewer), topic, on, now=clock.now()
         )
     except profile.SmsNeedsPhone:
         callback_answer.text, callback_answer.show_alert = texts.SMS_NEEDS_PHONE, True
@@ -526,7 +525,7 @@ async def start_password_change(
     await _drop_markup(query)
     await state.clear()
     until = await profile.password_change_locked_until(
-        session, _login(viewer), telegram_user_id=query.from_user.id, now=clock.now()
+        session, login_id_of(viewer), telegram_user_id=query.from_user.id, now=clock.now()
     )
     if until is not None:
         await message.answer(
@@ -553,7 +552,11 @@ async def got_old_password(
     await forget(message)
     try:
         await profile.check_current_password(
-            session, _login(viewer), password, telegram_user_id=message.chat.id, now=clock.now()
+            session,
+            login_id_of(viewer),
+            password,
+            telegram_user_id=message.chat.id,
+            now=clock.now(),
         )
     except profile.WrongPassword as exc:
         await message.answer(texts.wrong_old_password(exc.left))
@@ -607,7 +610,7 @@ async def got_new_password_repeat(
         return
     await state.clear()
     others = await profile.change_password(
-        session, _login(viewer), str(password_hash), telegram_user_id=message.chat.id,
+        session, login_id_of(viewer), str(password_hash), telegram_user_id=message.chat.id,
         now=clock.now(),
     )  # fmt: skip
     await _forget_dialogs(bot, fsm_storage, others)
@@ -632,7 +635,7 @@ async def logout(
     await _drop_markup(query)
     await auth.log_out(
         session, telegram_user_id=query.from_user.id, chat_id=message.chat.id,
-        login_id=_login(viewer), now=clock.now(),
+        login_id=login_id_of(viewer), now=clock.now(),
     )  # fmt: skip
     await show_home(message, None, auth_texts.LOGGED_OUT)
 
@@ -667,7 +670,7 @@ async def erase(
     await state.clear()
     await _drop_markup(query)
     erased = await profile.erase_personal_data(
-        session, _login(viewer), telegram_user_id=query.from_user.id, now=clock.now(),
+        session, login_id_of(viewer), telegram_user_id=query.from_user.id, now=clock.now(),
         upload_dir=settings.upload_dir,
     )  # fmt: skip
     await _forget_dialogs(bot, fsm_storage, erased.telegram_user_ids)
