@@ -429,7 +429,8 @@ async def run_backend(
         if redis_url:
             stack.push_async_callback(drop_redis_keys, redis_url, bot_id)
         figures = {name: Figures() for name in bots}
-        for scenario, (base, cabinet_steps, bare_steps) in SCENARIOS.items():
+        for scenario in args.scenario:
+            base, cabinet_steps, bare_steps = SCENARIOS[scenario]
             for name, steps in (("cabinet", cabinet_steps), ("bare", bare_steps)):
                 bot = bots[name]
                 warm = WARM_BASE if scenario == "guest" else base
@@ -460,7 +461,7 @@ def print_profile(path: Path) -> None:
 
 def report(label: str, cabinet: Figures, bare: Figures, args: argparse.Namespace) -> None:
     rows: list[tuple[str, float, float, str]] = []
-    for scenario in SCENARIOS:
+    for scenario in args.scenario:
         o_c, o_b = cabinet.open[scenario], bare.open[scenario]
         c_c, c_b = cabinet.closed[scenario], bare.closed[scenario]
         rows += [
@@ -495,9 +496,13 @@ async def main() -> None:
     parser.add_argument("--redis-url", default=REDIS_DEFAULT)
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL + Redis only")
+    parser.add_argument(
+        "--scenario", action="append", choices=list(SCENARIOS), help="default: all of them"
+    )
     args = parser.parse_args()
     args.users = args.users or (50 if args.quick else 200)
     args.updates = args.updates or (300 if args.quick else 1000)
+    args.scenario = args.scenario or list(SCENARIOS)
 
     import aiogram
     import sqlalchemy

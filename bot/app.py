@@ -18,6 +18,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.aiogram_tuning import KeepResponseTypes, run_sync_filters_inline
 from bot.clock import Clock
 from bot.db import create_engine, create_session_factory
 from bot.fsm_storage import SqlAlchemyStorage
@@ -25,6 +26,8 @@ from bot.middlewares import (
     CallbackAnswers,
     DbSessionMiddleware,
     DuplicateUpdateMiddleware,
+    FlushDialogBeforeRequests,
+    FsmFlushMiddleware,
     FsmMemoMiddleware,
     InFlightMiddleware,
     ViewerMiddleware,
@@ -82,6 +85,8 @@ def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is not set")
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(KeepResponseTypes())
+    session.middleware(FlushDialogBeforeRequests())
     session.middleware(RetryMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),
@@ -171,12 +176,15 @@ def build_dispatcher(
         dispatcher.update.outer_middleware(FsmMemoMiddleware())
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware(middleware)
+    if isinstance(storage, SqlAlchemyStorage):
+        dispatcher.update.outer_middleware(FsmFlushMiddleware(storage))
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
     dispatcher.update.outer_middleware(ViewerMiddleware())
     dispatcher.callback_query.middleware(CallbackAnswers())
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*feature_routers())
+    run_sync_filters_inline(dispatcher)
 
     async def finish_in_flight() -> None:
         if not await in_flight.wait_idle(GRACE_SECONDS):

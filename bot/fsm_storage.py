@@ -23,17 +23,41 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from models import FsmRecord, utcnow
 
 Record = tuple[str | None, dict[str, Any]]
-# What this update read or wrote, by key: aiogram reads the state of every update before the
-# handlers, which then read the data and often clear both (/start, /menu, «Отмена»); with the
-# memo that is one query, and clearing an empty dialog none. Only for the update in hand (its
-# per-user lock is held), so nothing goes stale across updates or processes.
-_memo: ContextVar[dict[str, Record | None] | None] = ContextVar("fsm_memo", default=None)
+
+
+class _UpdateMemo:
+    """What this update read or wrote, by key: aiogram reads the state of every update before
+    the handlers, which then read the data and often clear both (/start, /menu, «Отмена»); with
+    the memo that is one query, and clearing an empty dialog none. A dialog step writes its
+    state and its data separately (`set_state`, `update_data`, sometimes twice each): writes
+    to the update's own dialog (the key whose lock the update holds, `hold`) are kept here and written once, by `flush`, before the update lets go of its per-user lock.
+    Only for the update in hand (the lock is held), so nothing goes stale across updates or
+    processes; another user's dialog (a staff action, «выйти на всех устройствах») is written
+    at once, as it is not under this update's lock."""
+
+    __slots__ = ("dirty", "own", "rows", "storage")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Record | None] = {}
+        self.own: str | None = None
+        self.dirty = False
+        self.storage: SqlAlchemyStorage | None = None
+
+
+_memo: ContextVar[_UpdateMemo | None] = ContextVar("fsm_memo", default=None)
+
+
+async def flush_update_dialog() -> None:
+    """Write the update's dialog now if it has changed (a Bot API request is about to go)."""
+    memo = _memo.get()
+    if memo is not None and memo.dirty and memo.storage is not None:
+        await memo.storage.flush()
 
 
 @contextmanager
 def update_memo() -> Iterator[None]:
     """Let the storage remember rows for the duration of one update."""
-    token = _memo.set({})
+    token = _memo.set(_UpdateMemo())
     try:
         yield
     finally:
@@ -67,8 +91,43 @@ class SqlAlchemyStorage(BaseStorage):
         return pg_insert if self._dialect == "postgresql" else sqlite_insert
 
     async def _upsert(self, key: StorageKey, values: dict[str, Any]) -> None:
-        insert = self._insert()
         record_key = self._keys.build(key)
+        memo = _memo.get()
+        if memo is not None and record_key == memo.own:
+            self._remember(memo, record_key, values)
+            memo.dirty = True
+            return
+        # a row read live in this update is not expired
+        await self._write(
+            record_key, values, revive_check=memo is None or record_key not in memo.rows
+        )
+        if memo is not None and record_key in memo.rows:  # else the other half is unknown
+            self._remember(memo, record_key, values)
+
+    @staticmethod
+    def _remember(memo: _UpdateMemo, record_key: str, values: dict[str, Any]) -> None:
+        state, data = memo.rows[record_key] or (None, {})
+        memo.rows[record_key] = (values.get("state", state), values.get("data", data))
+
+    def hold(self, key: StorageKey) -> None:
+        """The update in hand holds the per-user lock of `key`: its writes may wait for `flush`."""
+        memo = _memo.get()
+        if memo is not None:
+            memo.own, memo.storage = self._keys.build(key), self
+
+    async def flush(self) -> None:
+        """Write what this update changed in its own dialog, in one statement (see
+        _UpdateMemo); called before the update's per-user lock is released."""
+        memo = _memo.get()
+        if memo is None or not memo.dirty or memo.own is None:
+            return
+        memo.dirty = False  # a failed write is not tried again by the apology's request
+        state, data = memo.rows[memo.own] or (None, {})
+        # read live in this update: no expired data to keep from reviving
+        await self._write(memo.own, {"state": state, "data": data}, revive_check=False)
+
+    async def _write(self, record_key: str, values: dict[str, Any], *, revive_check: bool) -> None:
+        insert = self._insert()
         defaults: dict[str, Any] = {"state": None, "data": {}}
         defaults.update(values)
         statement = insert(FsmRecord).values(key=record_key, updated_at=utcnow(), **defaults)
@@ -76,12 +135,9 @@ class SqlAlchemyStorage(BaseStorage):
             index_elements=[FsmRecord.key], set_={**values, "updated_at": utcnow()}
         )
         cutoff = self._cutoff()
-        memo = _memo.get()
-        known = memo.get(record_key) if memo is not None else None
         async with self._sessions() as session:
-            if cutoff is not None and known is None:
-                # an expired dialog is not revived with its old data (a row read live in this
-                # update is not expired)
+            if cutoff is not None and revive_check:
+                # an expired dialog is not revived with its old data
                 await session.execute(
                     delete(FsmRecord).where(
                         FsmRecord.key == record_key, FsmRecord.updated_at < cutoff
@@ -89,17 +145,14 @@ class SqlAlchemyStorage(BaseStorage):
                 )
             await session.execute(statement)
             await session.commit()
-        if memo is not None and record_key in memo:  # else the other half is unknown
-            state, data = known or (None, {})
-            memo[record_key] = (values.get("state", state), values.get("data", data))
 
     async def _read(self, key: StorageKey) -> tuple[str, Record | None]:
         """The live row of `key` as (state, data), or None; from the memo when this update
         has read it already."""
         record_key = self._keys.build(key)
         memo = _memo.get()
-        if memo is not None and record_key in memo:
-            return record_key, memo[record_key]
+        if memo is not None and record_key in memo.rows:
+            return record_key, memo.rows[record_key]
         async with self._sessions() as session:
             row = (
                 await session.execute(
@@ -110,7 +163,7 @@ class SqlAlchemyStorage(BaseStorage):
             ).first()
         record: Record | None = (row.state, dict(row.data or {})) if row is not None else None
         if memo is not None:
-            memo[record_key] = record
+            memo.rows[record_key] = record
         return record_key, record
 
     async def _clear(self, key: StorageKey, values: dict[str, Any]) -> None:
@@ -122,6 +175,11 @@ class SqlAlchemyStorage(BaseStorage):
         state, data = record
         if not (state and "state" in values) and not (data and "data" in values):
             return
+        memo = _memo.get()
+        if memo is not None and record_key == memo.own:
+            self._remember(memo, record_key, values)
+            memo.dirty = True
+            return
         async with self._sessions() as session:
             await session.execute(
                 update(FsmRecord)
@@ -129,9 +187,8 @@ class SqlAlchemyStorage(BaseStorage):
                 .values(**values, updated_at=utcnow())
             )
             await session.commit()
-        memo = _memo.get()
-        if memo is not None:
-            memo[record_key] = (values.get("state", state), values.get("data", data))
+        if memo is not None:  # _read put the row in the memo
+            self._remember(memo, record_key, values)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state

@@ -8,12 +8,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.fsm.context import FSMContext
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer, CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.fsm_storage import update_memo
+from bot.fsm_storage import SqlAlchemyStorage, flush_update_dialog, update_memo
 from bot.texts import common as texts
 from services.identity import resolve_viewer
 
@@ -54,6 +58,38 @@ class FsmMemoMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         with update_memo():
             return await handler(event, data)
+
+
+class FsmFlushMiddleware(BaseMiddleware):
+    """Inside aiogram's FSM middleware (the per-user lock is held): the database FSM storage
+    writes the update's dialog once, when the handlers are done, before the lock is released."""
+
+    def __init__(self, storage: SqlAlchemyStorage) -> None:
+        self._storage = storage
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        state: FSMContext | None = data.get("state")
+        if state is None:
+            return await handler(event, data)
+        self._storage.hold(state.key)
+        try:
+            return await handler(event, data)
+        finally:
+            await self._storage.flush()
+
+
+class FlushDialogBeforeRequests(BaseRequestMiddleware):
+    """Bot API request middleware: the update's dialog is written before anything is sent, so a
+    reply never runs ahead of the state a restart would resume from (bot.fsm_storage)."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        await flush_update_dialog()
+        return await make_request(bot, method)
 
 
 class DuplicateUpdateMiddleware(BaseMiddleware):

@@ -208,3 +208,45 @@ async def test_one_update_reads_its_dialog_once_and_clears_an_empty_one_for_free
         assert await storage.get_state(key) is None and await storage.get_data(key) == {}
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_dialog_step_is_written_once_when_the_update_is_done(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A step writes its state and data separately; for the update's own dialog (the key whose
+    lock it holds, bot.middlewares.FsmFlushMiddleware) that is one upsert at `flush`, and
+    another user's dialog is still written at once (it is not under this update's lock)."""
+    from sqlalchemy import event
+
+    from bot.fsm_storage import update_memo
+
+    engine = sessions.kw["bind"]
+    storage = SqlAlchemyStorage(engine, sessions, ttl=timedelta(hours=24))
+    own, other = StorageKey(1, 56, 56), StorageKey(1, 57, 57)
+    await storage.set_state(other, "Staff:answer")
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        with update_memo():
+            storage.hold(own)
+            assert await storage.get_state(own) is None
+            await storage.set_state(own, "ReadingEntry:value")
+            await storage.update_data(own, {"meter": 7})
+            await storage.update_data(own, {"value": "123"})
+            assert statements == ["SELECT"]
+            assert await storage.get_data(own) == {"meter": 7, "value": "123"}
+            await storage.set_state(other, None)  # another dialog: at once
+            assert statements == ["SELECT", "SELECT", "UPDATE"]
+            await storage.flush()
+            assert statements == ["SELECT", "SELECT", "UPDATE", "INSERT"]
+            await storage.flush()  # nothing more to write
+            assert statements.count("INSERT") == 1
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert await storage.get_state(own) == "ReadingEntry:value"
+    assert await storage.get_data(own) == {"meter": 7, "value": "123"}
+    assert await storage.get_state(other) is None
