@@ -49,7 +49,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     its errors or logs: `hide_parameters=True`."""
     ensure_sqlite_folder(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, hide_parameters=True)
+        parsed = make_url(url)
+        if parsed.drivername == "sqlite+aiosqlite":
+            from bot.sqlite_driver import DRIVER_NAME
+
+            parsed = parsed.set(drivername=DRIVER_NAME)
+        engine = create_async_engine(parsed, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
