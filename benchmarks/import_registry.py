@@ -77,6 +77,25 @@ class Run:
     code: int
     out: str
     err: str
+    server_cpu: float | None = None  # PostgreSQL: CPU of the server processes of its connections
+
+
+def _server_cpu(database: str, seen: dict[int, float]) -> None:
+    """Adds to `seen` the CPU time so far (user + system) of each PostgreSQL backend connected to
+    `database` (its process title names the database); they exit with their connections, so the
+    caller samples while the child runs and keeps the last value of each."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes()
+            if not title.startswith(b"postgres: ") or f" {database} ".encode() not in title:
+                continue
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seen[int(proc.name)] = (int(fields[11]) + int(fields[12])) / tick
 
 
 MEASURE = (
@@ -99,22 +118,33 @@ CHILD = (
 )
 
 
-def child(args: list[str], env: dict[str, str]) -> Run:
+def child(args: list[str], env: dict[str, str], database: str | None = None) -> Run:
     """`python -c CHILD ARGS` (CHILD runs `python -m bot ARGS` and prints its CPU time and
-    VmHWM), or a baseline script when ARGS start with `-c`."""
+    VmHWM), or a baseline script when ARGS start with `-c`. With `database` (PostgreSQL on this
+    machine), also the CPU time of the server processes serving that database meanwhile."""
     started = time.perf_counter()
     command = [sys.executable, "-c", CHILD, *args]
     if args[0] == "-c":
         command = [sys.executable, "-c", args[1] + "\n" + MEASURE, *args[2:]]
-    result = subprocess.run(
-        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
-    )
+    seen: dict[int, float] = {}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err_file:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=err_file)
+        while process.poll() is None:
+            if database is not None:
+                _server_cpu(database, seen)
+            time.sleep(0.2)
+        out.seek(0)
+        err_file.seek(0)
+        stdout, stderr = out.read(), err_file.read()
     seconds = time.perf_counter() - started
-    rest, _, peak = result.stderr.strip().rpartition("MAXRSS ")
+    rest, _, peak = stderr.strip().rpartition("MAXRSS ")
     err, _, cpu = rest.strip().rpartition("CPU ")
     if not peak:
-        raise SystemExit(f"{args} failed:\n{result.stderr}")
-    return Run(seconds, float(cpu), int(peak) / 1024, result.returncode, result.stdout, err.strip())
+        raise SystemExit(f"{args} failed:\n{stderr}")
+    server = sum(seen.values()) if database is not None and seen else None
+    return Run(
+        seconds, float(cpu), int(peak) / 1024, process.returncode, stdout, err.strip(), server
+    )
 
 
 CSV_ONLY = (
@@ -152,14 +182,16 @@ PG_LOAD = (
 
 
 def line(title: str, run: Run, rows: int) -> str:
+    server = f"  server CPU {run.server_cpu:6.1f} s" if run.server_cpu is not None else ""
     return (
         f"  {title:<34} {run.seconds:6.1f} s wall {run.cpu:6.1f} s CPU "
-        f"{rows / run.seconds:9.0f} rows/s  peak RSS {run.peak_mib:5.0f} MiB"
+        f"{rows / run.seconds:9.0f} rows/s  peak RSS {run.peak_mib:5.0f} MiB{server}"
     )
 
 
 def bench(name: str, url: str, files: dict[str, Path], rows: int, folder: Path) -> None:
     env = {"DATABASE_URL": url, "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+    database = None if url.startswith("sqlite") else url.rsplit("/", 1)[1]
     print(f"{name}: {rows} rows; load average {os.getloadavg()[0]:.1f}", flush=True)
     if url.startswith("sqlite"):
         bare = child(["-c", SQLITE_LOAD, str(files["good"]), str(folder / "bare.db")], {})
@@ -167,20 +199,20 @@ def bench(name: str, url: str, files: dict[str, Path], rows: int, folder: Path) 
         print(line("bare: csv + sqlite3 executemany", bare, rows), flush=True)
     else:
         dsn = url.replace("+asyncpg", "")
-        bare = child(["-c", PG_LOAD, str(files["good"]), dsn], {})
+        bare = child(["-c", PG_LOAD, str(files["good"]), dsn], {}, database)
         asyncio.run(_pg("DROP TABLE bare", dsn))
         print(line("bare: csv + asyncpg COPY (text)", bare, rows), flush=True)
-    first = child(["import-registry", str(files["good"])], env)
+    first = child(["import-registry", str(files["good"])], env, database)
     if first.code != 0:
         raise SystemExit(f"import failed ({first.code}):\n{first.err[-3000:]}")
     print(line("import-registry, first import", first, rows), flush=True)
     print("    " + first.out.strip().replace("\n", "\n    "), flush=True)
     print(f"    ratio to bare: {first.seconds / bare.seconds:.1f}× wall, "
           f"{first.peak_mib / bare.peak_mib:.1f}× memory", flush=True)  # fmt: skip
-    again = child(["import-registry", str(files["good"])], env)
+    again = child(["import-registry", str(files["good"])], env, database)
     print(line("import-registry, same file again", again, rows), flush=True)
     if "bad" in files:
-        bad = child(["import-registry", str(files["bad"])], env)
+        bad = child(["import-registry", str(files["bad"])], env, database)
         assert bad.code == 1, bad.err[-2000:]
         reported = [e for e in bad.err.splitlines() if e.startswith("строка ")]
         print(line("import-registry, last line bad", bad, rows), flush=True)

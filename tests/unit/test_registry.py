@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.import_registry import run_import
@@ -272,6 +272,20 @@ async def test_round_trip_and_idempotency(session: AsyncSession) -> None:
     assert (again.accounts.unchanged, again.meters.unchanged, again.readings.unchanged) == (4, 5, 7)
     assert again.accounts.created == again.meters.created == again.readings.created == 0
     assert await _counts(session) == (4, 5, 7, 7)
+
+
+async def test_import_on_a_connection_that_already_used_temporary_tables(
+    session: AsyncSession,
+) -> None:
+    """PostgreSQL fixes a session's `temp_buffers` when it first touches a temporary table: an
+    import on such a pooled connection keeps the default and imports all the same."""
+    await session.execute(text("CREATE TEMPORARY TABLE earlier (x integer)"))
+    await session.execute(text("INSERT INTO earlier VALUES (1)"))
+    await session.commit()
+    rows, _ = parse_rows([HEAD, line()])
+    summary = await registry.import_rows(session, rows, now=NOW)
+    assert (summary.accounts.created, summary.meters.created, summary.readings.created) == (1, 1, 2)
+    assert await session.scalar(text("SELECT count(*) FROM earlier")) == 1  # the same connection
 
 
 async def test_changed_values_update_and_keep_history(session: AsyncSession) -> None:
