@@ -14,7 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -119,6 +119,8 @@ def build_events_isolation(storage: BaseStorage) -> BaseEventIsolation:
     must not race the first through the dialog); different users still run in parallel.
     With Redis the lock holds across bot instances too; it shares the storage's client, which
     the storage closes (aiogram's isolation does not close its own)."""
+    if isinstance(storage, SqlAlchemyStorage | MemoryStorage):
+        return SimpleEventIsolation()  # and the Redis client is not even imported
     from aiogram.fsm.storage.redis import RedisStorage
 
     from bot.isolation import OrderedRedisEventIsolation

@@ -46,3 +46,44 @@ async def test_first_run_creates_the_sqlite_folder(tmp_path, db_url: str) -> Non
     url = f"sqlite+aiosqlite:///{tmp_path}/nested/deeper/bot.db"
     upgrade_sync(url)
     assert (tmp_path / "nested" / "deeper" / "bot.db").exists()
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from bot.db import alembic_config, head_revision
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite:///unused.db"))
+    assert head_revision() == script.get_current_head()
+
+
+async def test_a_start_at_head_does_not_load_alembic_and_one_behind_upgrades(
+    db_url: str,
+) -> None:
+    """`apply_migrations` on an up-to-date database leaves Alembic unimported (its memory is
+    most of what a bot process holds beyond aiogram and SQLAlchemy); one revision behind, it
+    upgrades as before."""
+    import subprocess
+    import sys
+
+    from bot.db import PROJECT_ROOT, head_revision, schema_revision
+
+    probe = (
+        "import asyncio, sys\n"
+        "from bot.db import apply_migrations\n"
+        f"asyncio.run(apply_migrations({db_url!r}))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+
+    def loaded_alembic() -> bool:
+        out = subprocess.run(
+            [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip() == "True"
+
+    assert not loaded_alembic()
+    downgrade_sync(db_url, "-1")
+    assert await schema_revision(db_url) != head_revision()
+    assert loaded_alembic()
+    assert await schema_revision(db_url) == head_revision()
