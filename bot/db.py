@@ -124,7 +124,7 @@ def head_revision() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (PROJECT_ROOT / "alembic" / "versions").glob("*.py"):
-        found = dict(m.groups() for m in _REVISION_LINE.finditer(path.read_text("utf-8")))
+        found = {m[1]: m[2] for m in _REVISION_LINE.finditer(path.read_text("utf-8"))}
         revision, parent = found.get("revision", ""), found.get("down_revision", "None")
         if not re.fullmatch(r"['\"][\w-]+['\"]", revision):
             return None
