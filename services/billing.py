@@ -31,7 +31,7 @@ from itertools import pairwise
 
 from sqlalchemy import Row, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from models import (
     Account,
@@ -333,29 +333,31 @@ async def _bill_batch(
     tariffs: dict[tuple[int, int], Decimal],
     summary: RunSummary,
 ) -> None:
+    # Core execution on the session's connection: the rows need none of the ORM's loading.
+    connection = await session.connection()
     account_query = select(Account.id, Account.number, Account.balance).where(
         Account.id.in_(account_ids)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         account_query = account_query.with_for_update()
-    accounts = (await session.execute(account_query.order_by(Account.id))).all()
+    accounts = (await connection.execute(account_query.order_by(Account.id))).all()
     later: dict[int, date] = {}
-    for account_id, first in await session.execute(
+    for account_id, first in await connection.execute(
         select(Charge.account_id, func.min(Charge.period))
         .where(Charge.account_id.in_(account_ids), Charge.period > period)
         .group_by(Charge.account_id)
     ):
         later[account_id] = first
     meters_by_account: dict[int, list[Row[tuple[int, int, str, int, int]]]] = defaultdict(list)
-    for meter in await session.execute(
+    for meter in await connection.execute(
         select(Meter.id, Meter.account_id, Meter.serial_number, Meter.zones, Meter.digits)
         .where(Meter.account_id.in_(account_ids), Meter.is_active.is_(True))
         .order_by(Meter.id)
     ):
         meters_by_account[meter.account_id].append(meter)
     meter_ids = [m.id for ms in meters_by_account.values() for m in ms]
-    state = await _zone_state(session, meter_ids, period)
-    paid = await _payments_since_last_bill(session, account_ids, period, now)
+    state = await _zone_state(connection, meter_ids, period)
+    paid = await _payments_since_last_bill(connection, account_ids, period, now)
 
     charges: list[dict[str, object]] = []
     lines_by_account: dict[int, list[LineDraft]] = {}
@@ -390,7 +392,7 @@ async def _bill_batch(
         return
     charge_table, line_table, account_table = (_table(Charge), _table(ChargeLine), _table(Account))
     inserted = (
-        await session.execute(
+        await connection.execute(
             insert(charge_table).returning(charge_table.c.id, charge_table.c.account_id), charges
         )
     ).all()
@@ -412,8 +414,8 @@ async def _bill_batch(
         for line in lines
     ]
     if line_rows:
-        await session.execute(insert(line_table), line_rows)
-    await session.execute(
+        await connection.execute(insert(line_table), line_rows)
+    await connection.execute(
         update(account_table)
         .where(account_table.c.id == bindparam("b_account"))
         .values(balance=account_table.c.balance + bindparam("b_charged"), updated_at=now),
@@ -448,12 +450,14 @@ class _ZoneState:
 _LIVE_ACCEPTED = and_(Reading.replaced_by_id.is_(None), Reading.status == ReadingStatus.ACCEPTED)
 
 
-async def _zone_state(session: AsyncSession, meter_ids: list[int], period: date) -> _ZoneState:
+async def _zone_state(
+    connection: AsyncConnection, meter_ids: list[int], period: date
+) -> _ZoneState:
     """Readings and the billed chain of every zone of these meters, in a few queries."""
     state = _ZoneState()
     if not meter_ids:
         return state
-    for meter_id, zone, value in await session.execute(
+    for meter_id, zone, value in await connection.execute(
         select(Reading.meter_id, Reading.zone, Reading.value).where(
             Reading.meter_id.in_(meter_ids), Reading.period == period, _LIVE_ACCEPTED
         )
@@ -475,7 +479,7 @@ async def _zone_state(session: AsyncSession, meter_ids: list[int], period: date)
         .where(Reading.meter_id.in_(meter_ids), Reading.period < period, _LIVE_ACCEPTED)
         .subquery()
     )
-    for meter_id, zone, when, value in await session.execute(
+    for meter_id, zone, when, value in await connection.execute(
         select(
             latest_reading.c.meter_id,
             latest_reading.c.zone,
@@ -501,7 +505,7 @@ async def _zone_state(session: AsyncSession, meter_ids: list[int], period: date)
         .where(ChargeLine.meter_id.in_(meter_ids), Charge.period < period)
         .subquery()
     )
-    for meter_id, zone, when, value in await session.execute(
+    for meter_id, zone, when, value in await connection.execute(
         select(
             latest_line.c.meter_id,
             latest_line.c.zone,
@@ -523,7 +527,7 @@ async def _zone_state(session: AsyncSession, meter_ids: list[int], period: date)
     if behind:
         # The chain's value at the end of the actual reading's period, plus the corrections
         # that already settled that reading in later bills.
-        rows = await session.execute(
+        rows = await connection.execute(
             select(
                 ChargeLine.meter_id,
                 ChargeLine.zone,
@@ -556,7 +560,7 @@ async def _zone_state(session: AsyncSession, meter_ids: list[int], period: date)
                 state.billed_at_actual[key] += delta
     missing = {key[0] for key in set(state.actual) | set(state.billed) if key not in state.reading}
     if missing:
-        rows = await session.execute(
+        rows = await connection.execute(
             select(Reading.meter_id, Reading.zone, Reading.period, Reading.value)
             .where(
                 Reading.meter_id.in_(missing),
@@ -572,7 +576,7 @@ async def _zone_state(session: AsyncSession, meter_ids: list[int], period: date)
 
 
 async def _payments_since_last_bill(
-    session: AsyncSession, account_ids: list[int], period: date, now: datetime
+    connection: AsyncConnection, account_ids: list[int], period: date, now: datetime
 ) -> dict[int, Decimal]:
     """Per account: succeeded payments credited after its previous bill was issued."""
     last_issue = (
@@ -581,7 +585,7 @@ async def _payments_since_last_bill(
         .group_by(Charge.account_id)
         .subquery()
     )
-    rows = await session.execute(
+    rows = await connection.execute(
         select(Payment.account_id, func.sum(Payment.amount))
         .outerjoin(last_issue, last_issue.c.account_id == Payment.account_id)
         .where(
