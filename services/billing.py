@@ -90,7 +90,7 @@ def due_date(period: date, due_day: int) -> date:
 
 
 def bill_number(account_number: str, period: date) -> str:
-    return f"{account_number}-{period:%Y%m}"
+    return f"{account_number}-{period.year:04d}{period.month:02d}"  # no strftime: once per bill
 
 
 # --- the pure rules of one meter zone ----------------------------------------------------------
@@ -360,6 +360,7 @@ async def _bill_batch(
     paid = await _payments_since_last_bill(connection, account_ids, period, now)
 
     charges: list[dict[str, object]] = []
+    due = due_date(period, due_day)
     lines_by_account: dict[int, list[LineDraft]] = {}
     for account in accounts:
         if account.id in later:
@@ -383,7 +384,7 @@ async def _bill_batch(
                 "charged": charged,
                 "paid": account_paid,
                 "total_due": account.balance + charged,
-                "due_date": due_date(period, due_day),
+                "due_date": due,
                 "created_at": now,
             }
         )
