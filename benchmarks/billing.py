@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -265,6 +266,47 @@ def bench_receipts(count: int, workers: int) -> None:
           "(CPU median)")  # fmt: skip
 
 
+SUPPLIER_ENV = {"SUPPLIER_NAME": "ООО «Металлэнергофинанс»", "SUPPLIER_INN": "7445000128",
+                "SUPPLIER_KPP": "744501001", "SUPPLIER_ACCOUNT": "40702810672000012345",
+                "SUPPLIER_BANK": "Челябинское отделение № 8597 ПАО Сбербанк",
+                "SUPPLIER_BIC": "047501602",
+                "SUPPLIER_CORR_ACCOUNT": "30101810700000000602"}  # fmt: skip
+
+
+def _receipts_command(url: str, out: Path, workers: int) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the command and its workers, PDFs written)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "receipts", "--period", f"{PERIOD:%Y-%m}",
+         "--out", str(out), "--workers", str(workers)],
+        env={**os.environ, "DATABASE_URL": url, "READING_WINDOW": "15-25", **SUPPLIER_ENV},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"receipts failed:\n{result.stderr}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, cpu, len(list(out.glob("*.pdf")))
+
+
+async def cli_receipts(accounts: int, workers: int) -> None:
+    """`python -m bot receipts` end to end on SQLite: reading the bills, the texts, the worker
+    processes and the files; CPU of the command and its workers together (RUSAGE_CHILDREN)."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        upgrade_sync(url)
+        await fill(url, accounts)
+        bill(url)
+        seconds, cpu, written = _receipts_command(url, Path(folder) / "out", workers)
+    print(f"receipts command: {written} PDFs in {seconds:.1f} s wall ({written / seconds:.1f}/s) "
+          f"with {workers} workers; CPU of the command and its workers {cpu:.1f} s = "
+          f"{cpu / written * 1000:.1f} ms per receipt → 100 000 on {workers} free cores ≈ "
+          f"{100_000 * cpu / written / workers / 60:.0f} min; load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -276,6 +318,13 @@ async def main() -> None:
     parser.add_argument("--pg-admin-url", default=os.environ.get("TEST_DATABASE_URL", PG_ADMIN))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--only", choices=("billing", "receipts"), default=None)
+    parser.add_argument(
+        "--command-receipts",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="accounts for the end-to-end `python -m bot receipts` (0: skip)",
+    )
     args = parser.parse_args()
     print(f"period {PERIOD:%Y-%m}, {args.accounts} accounts; Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores")  # fmt: skip
@@ -293,6 +342,8 @@ async def main() -> None:
                 await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', args.pg_admin_url)
     if args.only != "billing":
         bench_receipts(args.receipts, args.workers)
+        if args.command_receipts:
+            await cli_receipts(args.command_receipts, args.workers)
 
 
 if __name__ == "__main__":

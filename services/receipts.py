@@ -21,12 +21,13 @@ import io
 import logging
 import re
 import time
+import zlib
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -261,27 +262,192 @@ async def _batch(
 # --- rendering ---------------------------------------------------------------------------------
 
 
+FPDF_TESTED = "2.8.9"  # the fpdf2 whose font output `_font_output` mirrors; others: fpdf2's own
+# What receipts print: ASCII, Latin-1 punctuation, the Cyrillic block, dashes and quotes, «№», «₽»,
+# «−». Subset once per process; a character outside it makes a (cached) wider subset.
+COMMON_CHARS = frozenset(
+    [*range(0x20, 0x7F), 0xA0, 0xAB, 0xB0, 0xB7, 0xBB, *range(0x400, 0x460),
+     *range(0x2010, 0x2027), 0x202F, 0x2116, 0x20BD, 0x2212]
+)  # fmt: skip
+# The tables fpdf2 2.8.9 drops from the fonts it embeds (fpdf/output.py, `_add_fonts`).
+DROPPED_TABLES = ("FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC",
+                  "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR")  # fmt: skip
+
 _fonts: dict[str, Any] = {}
 
 
-def _new_pdf() -> FPDF:
-    """An FPDF with the embedded font; the parsed font is kept per process and copied."""
+def _parsed_font() -> Any:
+    """The font parsed by fpdf2 (metrics, cmap), once per process."""
+    if not _fonts:
+        from fpdf import FPDF
+        from fpdf.fonts import TTFFont
+
+        logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every subset at INFO
+        template = FPDF()
+        template.add_font(FAMILY, "", str(FONT_FILE))
+        font = next(iter(template.fonts.values()))
+        assert isinstance(font, TTFFont)
+        common = frozenset(font.cmap[c] for c in COMMON_CHARS if c in font.cmap)
+        # One update, complete: the bot renders in threads.
+        _fonts.update(font=font, data=FONT_FILE.read_bytes(), common=common)
+    return _fonts["font"]
+
+
+def _fast_fonts() -> bool:
+    """Whether the font program is shared between documents (see `_font_output`)."""
+    from fpdf import FPDF_VERSION
+
+    return FPDF_VERSION == FPDF_TESTED
+
+
+def _default_pdf() -> FPDF:
+    """An FPDF with the embedded font, on fpdf2's own output path: the parsed font is shared per
+    process, but fpdf2 subsets the font object it embeds in place, so each document gets its
+    own copy, with the font file read from memory."""
     from fontTools import ttLib
     from fpdf import FPDF
 
     pdf = FPDF(format="A4", unit="mm")
-    if not _fonts:
-        logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every subset at INFO
-        template = FPDF()
-        template.add_font(FAMILY, "", str(FONT_FILE))
-        _fonts["font"] = next(iter(template.fonts.values()))
-        _fonts["data"] = FONT_FILE.read_bytes()
-    # fpdf2 subsets the font object it embeds in place: give each document its own copy, with
-    # the parsed metrics shared (what takes the time) and the font file read from memory.
-    fresh = copy.deepcopy(_fonts["font"])
+    fresh = copy.deepcopy(_parsed_font())
     fresh.ttfont = ttLib.TTFont(io.BytesIO(_fonts["data"]), lazy=True)
     pdf.fonts[fresh.fontkey] = fresh
     return pdf
+
+
+def _new_pdf() -> FPDF:
+    """An FPDF with the embedded font for `_font_output`: nothing of the font is mutated there,
+    so the document's font shares all but its own glyph map with the per-process one."""
+    if not _fast_fonts():
+        return _default_pdf()
+    from fpdf import FPDF
+    from fpdf.fonts import SubsetMap
+
+    pdf = FPDF(format="A4", unit="mm")
+    fresh = copy.copy(_parsed_font())
+    fresh.missing_glyphs = []
+    fresh.biggest_size_pt = 0
+    fresh.subset = SubsetMap(fresh)
+    pdf.fonts[fresh.fontkey] = fresh
+    return pdf
+
+
+@lru_cache(maxsize=16)
+def _font_program(extra: frozenset[str]) -> tuple[bytes, int, dict[str, int]]:
+    """The font cut to the common glyphs and `extra`, as fpdf2 would cut it (same options and
+    dropped tables): (the compressed font file, its length, glyph id by glyph name)."""
+    from fontTools import subset, ttLib
+
+    font = ttLib.TTFont(io.BytesIO(_fonts["data"]), recalcTimestamp=False, lazy=True)
+    options = subset.Options(notdef_outline=True, recommended_glyphs=True)
+    options.drop_tables += list(DROPPED_TABLES)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(glyphs=sorted(_fonts["common"] | extra))
+    subsetter.subset(font)
+    gids = {name: font.getGlyphID(name) for name in font.getGlyphOrder()}
+    output = io.BytesIO()
+    font.save(output)
+    program = output.getvalue()
+    return zlib.compress(program), len(program), gids
+
+
+@cache
+def _font_output() -> type:
+    """fpdf2's OutputProducer with the font embedded from `_font_program`.
+
+    fpdf2 subsets and re-encodes the font in every document (fontTools, most of a receipt's CPU
+    time); here the subset is made once per process for the glyphs receipts use and its bytes
+    reused. The PDF objects written are those of fpdf2 2.8.9's `_add_fonts` for a TrueType font
+    (Type0 + CIDFontType2, ToUnicode, CIDToGIDMap, FontFile2); any other font goes to fpdf2.
+    """
+    from fpdf.output import (
+        CIDSystemInfo,
+        OutputProducer,
+        PDFFont,
+        _build_cmap_blocks,
+        _tt_font_widths,
+    )
+    from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
+
+    class FontStream(PDFContentStream):
+        """A FontFile2 stream compressed once per process."""
+
+        def __init__(self, compressed: bytes, length: int) -> None:
+            PDFObject.__init__(self)
+            self._contents = compressed
+            self.filter = Name("FlateDecode")
+            self.length = len(compressed)
+            self.length1 = length
+
+    class FontOutput(OutputProducer):
+        def _add_fonts(self, *args: Any) -> dict[int, Any]:
+            fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
+            if self.fpdf._compliance or any(
+                getattr(font, "ttfont", None) is not _fonts["font"].ttfont for font in fonts
+            ):
+                return dict(super()._add_fonts(*args))
+            return {font.i: self._add_font(font) for font in fonts}
+
+        def _add_font(self, font: Any) -> Any:
+            if font.missing_glyphs:
+                logging.getLogger(__name__).warning(
+                    "Font %s is missing %s", font.name, [chr(c) for c in font.missing_glyphs]
+                )
+            fontname = f"MPDFAA+{font.name}"
+            program, length, gids = _font_program(
+                frozenset(font.subset.get_all_glyph_names()) - _fonts["common"]
+            )
+            composite = PDFFont(subtype="Type0", base_font=fontname, encoding="Identity-H")
+            self._add_pdf_obj(composite, "fonts")
+            cid_font = PDFFont(subtype="CIDFontType2", base_font=fontname,
+                               d_w=font.desc.missing_width, w=_tt_font_widths(font))  # fmt: skip
+            self._add_pdf_obj(cid_font, "fonts")
+            composite.descendant_fonts = PDFArray([cid_font])
+            to_unicode, cid_to_gid = [], bytearray(256 * 256 * 2)
+            for glyph, code in font.subset.items():
+                if glyph is None:
+                    continue
+                gid = gids[glyph.glyph_name]
+                cid_to_gid[2 * code : 2 * code + 2] = gid.to_bytes(2, "big")
+                if isinstance(glyph.unicode, tuple) and glyph.unicode:
+                    to_unicode.append(
+                        f"<{code:04X}> <{''.join(f'{u:04X}' for u in glyph.unicode)}>\n"
+                    )
+            cmap = PDFContentStream(
+                (
+                    "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+                    "/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n"
+                    ">> def\n/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+                    "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+                    f"{_build_cmap_blocks(to_unicode, 'bfchar')}"
+                    "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+                ).encode("latin-1")
+            )
+            self._add_pdf_obj(cmap, "fonts")
+            composite.to_unicode = cmap
+            system_info = CIDSystemInfo()
+            self._add_pdf_obj(system_info, "fonts")
+            cid_font.c_i_d_system_info = system_info
+            descriptor = copy.copy(font.desc)  # shared by the documents of the process
+            descriptor.font_name = Name(fontname)
+            self._add_pdf_obj(descriptor, "fonts")
+            cid_font.font_descriptor = descriptor
+            gid_map = PDFContentStream(contents=bytes(cid_to_gid), compress=True)
+            self._add_pdf_obj(gid_map, "fonts")
+            cid_font.c_i_d_to_g_i_d_map = gid_map
+            stream = FontStream(program, length)
+            self._add_pdf_obj(stream, "fonts")
+            descriptor.font_file2 = stream
+            font.subset.pick.cache_clear()
+            font.subset.get_glyph.cache_clear()
+            return composite
+
+    return FontOutput
+
+
+def _output(pdf: FPDF) -> bytes:
+    if _fast_fonts():
+        return bytes(pdf.output(output_producer_class=_font_output()))
+    return bytes(pdf.output())
 
 
 def _font(pdf: FPDF, size: float) -> None:
@@ -296,42 +462,58 @@ def _bold(pdf: FPDF, *args: Any, **kwargs: Any) -> None:
 
 
 def bare_document(text: str) -> bytes:
-    """A one-page PDF with one line in the same font: the benchmark's yardstick."""
-    pdf = _new_pdf()
+    """A one-page PDF with one line in the same font, on fpdf2's own output path: the
+    benchmark's yardstick."""
+    pdf = _default_pdf()
     pdf.add_page()
     _font(pdf, 10)
     pdf.cell(0, 6, text)
     return bytes(pdf.output())
 
 
+# segno's matrix holds 1 (or an odd flag) for a dark module: bytes.translate makes an 8-bit row.
+_GREY = bytes(0 if value & 1 else 255 for value in range(256))
+
+
 def _qr(pdf: FPDF, payload: str, x: float, y: float, size: float) -> None:
     """The QR code as a 1-pixel-per-module image, scaled up without smoothing."""
     import segno
+    from PIL import Image
 
     # A fixed mask: any mask decodes; choosing the "best" one costs more than the rest of the
     # page. Error correction M, as ГОСТ Р 56042-2014 recommends.
     code = segno.make(payload, error="m", encoding="utf-8", micro=False, mask=MASK)
-    image = io.BytesIO()
-    code.save(image, kind="png", scale=1, border=0)
-    image.seek(0)
-    pdf.image(image, x=x, y=y, w=size, h=size)
+    side = len(code.matrix)
+    pixels = b"".join(bytes(row).translate(_GREY) for row in code.matrix)
+    # The image straight from the matrix: segno's PNG writer is pure Python and fpdf2 would
+    # only decode it again.
+    pdf.image(Image.frombytes("L", (side, side), pixels).convert("1"), x=x, y=y, w=size, h=size)
+
+
+def _width(pdf: FPDF, text: str) -> float:
+    """`pdf.get_string_width` for our one font without spacing or stretching, a tenth of the
+    cost: the sum of the glyph widths (in thousandths of the font size)."""
+    widths: Any = pdf.current_font.cw  # type: ignore[union-attr]
+    return float(sum(widths[ord(char)] for char in text)) * pdf.font_size_pt / 1000 / pdf.k
 
 
 def _line(pdf: FPDF, width: float, height: float, line: str, *, align: str = "L") -> None:
     """Text wrapped at spaces into cells of `width` (fpdf2's multi_cell does the same, slower)."""
     room = width - 2 * pdf.c_margin
+    space = _width(pdf, " ")
     x = pdf.get_x()
-    current = ""
+    current: list[str] = []
+    used = 0.0
     for word in line.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if current and pdf.get_string_width(candidate) > room:
+        size = _width(pdf, word)
+        if current and used + space + size > room:
             pdf.set_x(x)
-            pdf.cell(width, height, current, align=align, new_x="LMARGIN", new_y="NEXT")
-            current = word
-        else:
-            current = candidate
+            pdf.cell(width, height, " ".join(current), align=align, new_x="LMARGIN", new_y="NEXT")
+            current, used = [], 0.0
+        used += size + (space if current else 0.0)
+        current.append(word)
     pdf.set_x(x)
-    pdf.cell(width, height, current, align=align, new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, height, " ".join(current), align=align, new_x="LMARGIN", new_y="NEXT")
 
 
 def render(text: ReceiptText) -> bytes:
@@ -415,7 +597,7 @@ def render(text: ReceiptText) -> bytes:
     for note in text.notes:
         _line(pdf, width, 4, note)
         pdf.ln(1)
-    return bytes(pdf.output())
+    return _output(pdf)
 
 
 # --- receipts in the chat: render once per bill version ----------------------------------------

@@ -471,3 +471,34 @@ async def test_the_nightly_job_bills_the_period_whose_window_closed(
     assert (again.billed, again.already_billed) == (0, 1)
     async with sessions() as session:
         assert (await bill(session, acc, NOV)).charged == D("560.00")
+
+
+async def test_the_tuple_executemany_writes_what_it_reads_and_reports_a_duplicate_bill(
+    session: AsyncSession,
+) -> None:
+    """The run writes bills as plain tuples through the driver (`billing._executemany`): money,
+    dates and the line basis read back as written, and a bill another run wrote meanwhile is the
+    IntegrityError the run retries its batch on."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    await tariffs(session)
+    acc, meter = await account(session)
+    await read(session, meter, shift(NOV, -1), "1000")
+    await read(session, meter, NOV, "1150.50")
+    summary = await run(session, NOV)
+    [line] = await lines(session, acc, NOV)
+    assert (line.previous_value, line.current_value, line.consumption) == (
+        Decimal("1000.00"), Decimal("1150.50"), Decimal("150.50"))  # fmt: skip
+    assert (line.basis, line.corrects_period) == (LineBasis.READING, None)
+    charge = await session.get(Charge, summary.charge_ids[0])
+    assert charge is not None and charge.due_date == date(2026, 12, 10)
+    assert charge.number == "7400000001-202611" and charge.total_due == line.amount
+    connection = await session.connection()
+    with pytest.raises(IntegrityError):
+        await billing._executemany(
+            connection, insert(billing._table(Charge)), billing.CHARGE_COLUMNS,
+            [(acc.id, NOV, "7400000001-202611-2", 0, 0, 0, 0, date(2026, 12, 10),
+              moment(NOV))],
+        )  # fmt: skip
+    await session.rollback()

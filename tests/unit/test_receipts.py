@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.texts import bills as texts
 from bot.texts import fmt
+from models import LineBasis
 from services import billing, receipts
 from services.periods import shift
 from tests.unit.test_billing import NOV, account, moment, pay, read, run, tariffs
@@ -165,6 +166,45 @@ def test_bare_document_uses_the_same_embedded_font() -> None:
     data = receipts.bare_document("Проверка шрифта: Ёё Щщ ₽ №")
     assert "Проверка шрифта: Ёё Щщ ₽ №" in pdf_text(data)
     assert b"DejaVuSansCondensed" in data
+
+
+def _sample(payer: str = "Иванов Иван Петрович") -> receipts.ReceiptData:
+    line = billing.BillLine("S1", 1, 1, Decimal(1000), Decimal("1150.5"), Decimal("150.5"),
+                            Decimal("5.60"), Decimal("842.80"), LineBasis.READING, None)  # fmt: skip
+    return receipts.ReceiptData(
+        supplier=SUPPLIER, charge_id=1, account_number="7400000001", payer=payer,
+        address="г. Магнитогорск, ул. Ленина, д. 1", period=NOV, number="7400000001-202611",
+        issued_on=date(2026, 11, 26), due_date=date(2026, 12, 10), lines=(line,),
+        opening_balance=Decimal(0), paid_in_period=Decimal(0), charged=Decimal("842.80"),
+        total_due=Decimal("842.80"), paid_since=Decimal(0), to_pay=Decimal("842.80"),
+    )  # fmt: skip
+
+
+def test_the_shared_font_subset_is_the_version_it_was_written_for() -> None:
+    """The receipt embeds a font subset made once per process through fpdf2's internals
+    (`_add_fonts` of fpdf/output.py): on another fpdf2 it falls back to fpdf2's own path. If
+    this fails after an upgrade, compare `_font_output` with fpdf2's new `_add_fonts`."""
+    import fpdf
+
+    assert fpdf.FPDF_VERSION == receipts.FPDF_TESTED
+    assert receipts._fast_fonts()
+
+
+def test_receipts_with_the_shared_subset_read_as_with_fpdf2s_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Letters outside the common set (Tatar «Ә», «ү», Latin «é») get a wider subset; every
+    document of the process, before and after, still reads and decodes the same."""
+    payers = ("Иванов Иван Петрович", "Хәйруллина Гүзәл Рәшитовна", "Léa Ёлкина",
+              "Иванов Иван Петрович")  # fmt: skip
+    fast = [receipts.render(texts.receipt_text(_sample(payer))) for payer in payers]
+    monkeypatch.setattr(receipts, "_fast_fonts", lambda: False)
+    slow = [receipts.render(texts.receipt_text(_sample(payer))) for payer in payers]
+    for payer, mine, theirs in zip(payers, fast, slow, strict=True):
+        assert pdf_text(mine) == pdf_text(theirs)
+        assert f"Плательщик: {payer}" in pdf_text(mine)
+        assert decode_qr(mine) == decode_qr(theirs)
+    assert fast[0] != slow[0]  # the other path, indeed
 
 
 def test_the_cache_keeps_recent_versions_only() -> None:
