@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.aiogram_tuning import KeepResponseTypes, run_sync_filters_inline
 from bot.clock import Clock
 from bot.db import create_engine, create_session_factory
-from bot.fsm_storage import SqlAlchemyStorage
+from bot.fsm_storage import BufferedStorage, SqlAlchemyStorage
 from bot.middlewares import (
     CallbackAnswers,
     DbSessionMiddleware,
@@ -103,9 +103,10 @@ def build_storage(
     update's session holds a connection of the main pool."""
     if settings.redis_url:
         from aiogram.fsm.storage.base import DefaultKeyBuilder
-        from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(
+        from bot.fsm_redis import BufferedRedisStorage
+
+        return BufferedRedisStorage.from_url(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_destiny=True, with_bot_id=True),
             state_ttl=settings.dialog_ttl,
@@ -174,12 +175,13 @@ def build_dispatcher(
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware.unregister(middleware)
     dispatcher.update.outer_middleware(in_flight)
-    if isinstance(storage, SqlAlchemyStorage):
+    buffered = hasattr(storage, "hold")  # bot.fsm_storage.BufferedStorage
+    if buffered:
         dispatcher.update.outer_middleware(FsmMemoMiddleware())
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware(middleware)
-    if isinstance(storage, SqlAlchemyStorage):
-        dispatcher.update.outer_middleware(FsmFlushMiddleware(storage))
+    if buffered:
+        dispatcher.update.outer_middleware(FsmFlushMiddleware(cast(BufferedStorage, storage)))
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
     dispatcher.update.outer_middleware(ViewerMiddleware())

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
@@ -25,23 +25,38 @@ from models import FsmRecord, utcnow
 Record = tuple[str | None, dict[str, Any]]
 
 
+class BufferedStorage(Protocol):
+    """A storage that keeps the update's own dialog in the memo until `flush`."""
+
+    def hold(self, key: StorageKey) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 class _UpdateMemo:
     """What this update read or wrote, by key: aiogram reads the state of every update before
     the handlers, which then read the data and often clear both (/start, /menu, «Отмена»); with
-    the memo that is one query, and clearing an empty dialog none. A dialog step writes its
+    the memo that is one read, and clearing an empty dialog no write. A dialog step writes its
     state and its data separately (`set_state`, `update_data`, sometimes twice each): writes
-    to the update's own dialog (the key whose lock the update holds, `hold`) are kept here and written once, by `flush`, before the update lets go of its per-user lock.
-    Only for the update in hand (the lock is held), so nothing goes stale across updates or
-    processes; another user's dialog (a staff action, «выйти на всех устройствах») is written
-    at once, as it is not under this update's lock."""
+    to the update's own dialog (the key whose lock the update holds, `hold`) are kept here
+    and written once, by `flush`: before the update sends anything to Telegram (so what the
+    user sees is never ahead of what a restart would resume) and before it lets go of its
+    per-user lock. Only for the update in hand (the lock is held), so nothing goes stale
+    across updates or processes; another user's dialog (a staff action, «выйти на всех
+    устройствах») is written at once, as it is not under this update's lock."""
 
-    __slots__ = ("dirty", "own", "rows", "storage")
+    __slots__ = ("dirty", "own", "own_key", "rows", "storage")
 
     def __init__(self) -> None:
         self.rows: dict[str, Record | None] = {}
         self.own: str | None = None
+        self.own_key: StorageKey | None = None
         self.dirty = False
-        self.storage: SqlAlchemyStorage | None = None
+        self.storage: BufferedStorage | None = None
+
+
+def current_memo() -> _UpdateMemo | None:
+    return _memo.get()
 
 
 _memo: ContextVar[_UpdateMemo | None] = ContextVar("fsm_memo", default=None)
@@ -113,7 +128,7 @@ class SqlAlchemyStorage(BaseStorage):
         """The update in hand holds the per-user lock of `key`: its writes may wait for `flush`."""
         memo = _memo.get()
         if memo is not None:
-            memo.own, memo.storage = self._keys.build(key), self
+            memo.own, memo.own_key, memo.storage = self._keys.build(key), key, self
 
     async def flush(self) -> None:
         """Write what this update changed in its own dialog, in one statement (see

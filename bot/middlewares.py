@@ -17,7 +17,7 @@ from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer, CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.fsm_storage import SqlAlchemyStorage, flush_update_dialog, update_memo
+from bot.fsm_storage import BufferedStorage, flush_update_dialog, update_memo
 from bot.texts import common as texts
 from services.identity import resolve_viewer
 
@@ -52,7 +52,7 @@ class InFlightMiddleware(BaseMiddleware):
 
 
 class FsmMemoMiddleware(BaseMiddleware):
-    """Lets the database FSM storage remember what it read for the rest of the update (see
+    """Lets the FSM storage remember what it read for the rest of the update (see
     bot.fsm_storage.update_memo): outside aiogram's FSM middleware, which reads the state."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -61,10 +61,10 @@ class FsmMemoMiddleware(BaseMiddleware):
 
 
 class FsmFlushMiddleware(BaseMiddleware):
-    """Inside aiogram's FSM middleware (the per-user lock is held): the database FSM storage
-    writes the update's dialog once, when the handlers are done, before the lock is released."""
+    """Inside aiogram's FSM middleware (the per-user lock is held): the FSM storage writes the
+    update's dialog once, when the handlers are done, before the lock is released."""
 
-    def __init__(self, storage: SqlAlchemyStorage) -> None:
+    def __init__(self, storage: BufferedStorage) -> None:
         self._storage = storage
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
@@ -250,3 +251,58 @@ async def test_a_dialog_step_is_written_once_when_the_update_is_done(
     assert await storage.get_state(own) == "ReadingEntry:value"
     assert await storage.get_data(own) == {"meter": 7, "value": "123"}
     assert await storage.get_state(other) is None
+
+
+@pytest.mark.skipif(not REDIS_AVAILABLE, reason=f"Redis is not reachable at {REDIS_URL}")
+async def test_redis_dialog_step_is_one_read_and_one_write_with_ttls() -> None:
+    """bot.fsm_redis: within an update the own dialog is read once (state and data together)
+    and written once, in one MULTI with aiogram's keys and TTLs, so plain RedisStorage reads it;
+    another user's dialog is written at once."""
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    from bot.app import build_storage
+    from bot.fsm_storage import update_memo
+
+    settings = make_settings(Path("/tmp"), "sqlite+aiosqlite://", redis_url=REDIS_URL,
+                             dialog_ttl_hours=3)  # fmt: skip
+    bot_id = random.randint(10**8, 10**9)
+    own, other = StorageKey(bot_id, 8, 8), StorageKey(bot_id, 9, 9)
+    storage = build_storage(settings, None, None)  # type: ignore[arg-type]
+    plain = RedisStorage(storage.redis, key_builder=storage.key_builder)  # type: ignore[attr-defined]
+    commands: list[str] = []
+    original = storage.redis.execute_command  # type: ignore[attr-defined]
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        commands.append(str(args[0]))
+        return await original(*args, **kwargs)
+
+    try:
+        await plain.set_state(other, "Staff:answer")
+        storage.redis.execute_command = counted  # type: ignore[attr-defined]
+        with update_memo():
+            storage.hold(own)  # type: ignore[attr-defined]
+            assert await storage.get_state(own) is None
+            await storage.set_state(own, "ReadingEntry:value")
+            await storage.update_data(own, {"meter": 7})
+            await storage.update_data(own, {"value": "123"})
+            assert await storage.get_data(own) == {"meter": 7, "value": "123"}
+            assert commands == ["MGET"]
+            await storage.set_state(other, None)  # not this update's dialog: at once
+            assert commands == ["MGET", "DEL"]
+            await storage.flush()  # type: ignore[attr-defined]
+        assert await plain.get_state(own) == "ReadingEntry:value"
+        assert await plain.get_data(own) == {"meter": 7, "value": "123"}
+        assert await plain.get_state(other) is None
+        for destiny in ("state", "data"):
+            ttl = await plain.redis.ttl(plain.key_builder.build(own, destiny))
+            assert 3 * 3600 - 60 < ttl <= 3 * 3600
+        with update_memo():  # a step that ends the dialog deletes both keys
+            storage.hold(own)  # type: ignore[attr-defined]
+            assert await storage.get_state(own) == "ReadingEntry:value"
+            await storage.set_state(own, None)
+            await storage.set_data(own, {})
+            await storage.flush()  # type: ignore[attr-defined]
+        assert await plain.get_state(own) is None and await plain.get_data(own) == {}
+    finally:
+        storage.redis.execute_command = original  # type: ignore[attr-defined]
+        await storage.close()
