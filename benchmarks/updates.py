@@ -429,16 +429,22 @@ async def run_backend(
         if redis_url:
             stack.push_async_callback(drop_redis_keys, redis_url, bot_id)
         figures = {name: Figures() for name in bots}
-        for scenario in args.scenario:
-            base, cabinet_steps, bare_steps = SCENARIOS[scenario]
-            for name, steps in (("cabinet", cabinet_steps), ("bare", bare_steps)):
-                bot = bots[name]
-                warm = WARM_BASE if scenario == "guest" else base
-                await closed_loop(bot, warm, steps, min(10, args.users))
-                figures[name].open[scenario] = await open_loop(
-                    bot, base, steps, args.users, args.rate, args.updates
-                )
-                figures[name].closed[scenario] = await closed_loop(bot, base, steps, args.users)
+        try:
+            for scenario in args.scenario:
+                base, cabinet_steps, bare_steps = SCENARIOS[scenario]
+                for name, steps in (("cabinet", cabinet_steps), ("bare", bare_steps)):
+                    bot = bots[name]
+                    warm = WARM_BASE if scenario == "guest" else base
+                    await closed_loop(bot, warm, steps, min(10, args.users))
+                    figures[name].open[scenario] = await open_loop(
+                        bot, base, steps, args.users, args.rate, args.updates
+                    )
+                    figures[name].closed[scenario] = await closed_loop(
+                        bot, base, steps, args.users
+                    )
+        except Exception:
+            print("  the cabinet's log ends with:\n" + tail(folder / "cabinet.log"))
+            raise
         for name, bot in bots.items():
             figures[name].rss = bot.peak_rss_mb()
         await bots["cabinet"].stop()
