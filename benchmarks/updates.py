@@ -439,9 +439,7 @@ async def run_backend(
                     figures[name].open[scenario] = await open_loop(
                         bot, base, steps, args.users, args.rate, args.updates
                     )
-                    figures[name].closed[scenario] = await closed_loop(
-                        bot, base, steps, args.users
-                    )
+                    figures[name].closed[scenario] = await closed_loop(bot, base, steps, args.users)
         except Exception:
             print("  the cabinet's log ends with:\n" + tail(folder / "cabinet.log"))
             raise
