@@ -4,6 +4,7 @@ account the push was about (switching the current account to it), or «Напо�
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -24,6 +25,7 @@ from services.errors import NotFound
 from services.identity import CurrentAccount, Viewer
 
 router = Router(name="notifications")
+DOUBLE_PRESS = timedelta(seconds=10)
 ANY_STATE = StateFilter("*")
 
 
@@ -53,9 +55,23 @@ async def open_readings(
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
+    message = query.message if isinstance(query.message, Message) else None
+    if message is not None and await _opened_just_now(state, message, clock):
+        callback_answer.text = texts.READINGS_ALREADY_OPENED  # a double press: one list
+        return
     switched = await _switch(session, viewer, callback_data.account_id, callback_answer)
-    if switched is not None and isinstance(query.message, Message):
-        await readings.show_meters(query.message, state, session, switched, settings, clock)
+    if switched is not None and message is not None:
+        await readings.show_meters(message, state, session, switched, settings, clock)
+        await state.update_data(push_opened=[message.message_id, clock.now().isoformat()])
+
+
+async def _opened_just_now(state: FSMContext, message: Message, clock: Clock) -> bool:
+    """Whether this reminder's «Передать показания» opened the meters moments ago (and nothing
+    has happened in the chat since: any dialog step replaces the dialog's data)."""
+    opened = (await state.get_data()).get("push_opened")
+    if not opened or opened[0] != message.message_id:
+        return False
+    return clock.now() - datetime.fromisoformat(opened[1]) < DOUBLE_PRESS
 
 
 @router.callback_query(PushCb.filter(F.action == PushAction.PAY), ANY_STATE)

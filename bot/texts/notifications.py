@@ -144,6 +144,8 @@ def snoozed(day: date) -> str:
 
 SNOOZE_LAST_DAY = "Завтра приём показаний уже закончится — лучше передать их сегодня."
 READINGS_ALREADY_IN = "Показания по этому лицевому счёту уже переданы — спасибо!"
+# A second press of «Передать показания» under the same reminder, moments after the first.
+READINGS_ALREADY_OPENED = "Список счётчиков уже открыт — он в сообщении ниже."
 ACCOUNT_GONE = "Этот лицевой счёт больше не подключён к вашему кабинету."
 LOGIN_FIRST = "Войдите в личный кабинет, чтобы продолжить: /login"
 

@@ -119,10 +119,16 @@ async def test_a_reading_window_walked_day_by_day(cabinet: Cabinet) -> None:
         answer = await user.expect_callback_answer()
         assert answer.text == texts.snoozed(date(2026, 12, 16))
 
-    # «Передать показания» opens the readings of that account (made current).
+    # «Передать показания» opens the readings of that account (made current); a double press
+    # shows one list and says where it is.
     await user.press(texts.BTN_SEND_READINGS, message=to_first)
     overview = await user.expect(reading_texts.CHOOSE_METER)
     assert first.number in overview.text
+    await user.press(texts.BTN_SEND_READINGS, message=to_first)
+    answer = await user.expect_callback_answer()
+    assert answer.text == texts.READINGS_ALREADY_OPENED
+    lists = [m for m in user.bot_messages if reading_texts.CHOOSE_METER in (m.text or "")]
+    assert lists == [overview]
     await _readings_in(cabinet, first, DECEMBER)
 
     # The 16th is not a scheduled day: only the snoozed reminder comes.
