@@ -437,11 +437,13 @@ async def _drop_keyboard(message: Message, state: FSMContext, bot: Bot) -> None:
     message_id = data.get("buttons_at")
     if message_id is None:
         return
-    await state.update_data(buttons_at=None)
     with suppress(TelegramBadRequest):  # already gone: pressed, or the chat was cleared
         await bot.edit_message_reply_markup(
             chat_id=message.chat.id, message_id=message_id, reply_markup=None
         )
+    # After the edit, so that this goes with the step's next write (bot.fsm_storage): an edit
+    # repeated after a restart in between changes nothing.
+    await state.update_data(buttons_at=None)
 
 
 @router.callback_query(
