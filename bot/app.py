@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -175,13 +175,13 @@ def build_dispatcher(
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware.unregister(middleware)
     dispatcher.update.outer_middleware(in_flight)
-    buffered = hasattr(storage, "hold")  # bot.fsm_storage.BufferedStorage
-    if buffered:
+    buffered = storage if isinstance(storage, BufferedStorage) else None
+    if buffered is not None:
         dispatcher.update.outer_middleware(FsmMemoMiddleware())
     for middleware in aiogram_outer:
         dispatcher.update.outer_middleware(middleware)
-    if buffered:
-        dispatcher.update.outer_middleware(FsmFlushMiddleware(cast(BufferedStorage, storage)))
+    if buffered is not None:
+        dispatcher.update.outer_middleware(FsmFlushMiddleware(buffered))
     dispatcher.update.outer_middleware(DuplicateUpdateMiddleware())
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessions))
     dispatcher.update.outer_middleware(ViewerMiddleware())

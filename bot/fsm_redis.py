@@ -48,12 +48,11 @@ class BufferedRedisStorage(RedisStorage):
         """Keep a write to the update's own dialog for `flush`; False for any other dialog."""
         memo = current_memo()
         memo_key = self._memo_key(key)
-        if memo is not None and memo_key in memo.rows:
-            state, data = memo.rows[memo_key] or (None, {})
-            memo.rows[memo_key] = (values.get("state", state), values.get("data", data))
-            if memo_key == memo.own:
-                memo.dirty = True
-                return True
+        if memo is None or memo_key not in memo.rows:
+            return False
+        if memo.keep(memo_key, values):
+            return True
+        memo.remember(memo_key, values)  # written at once by the caller; the memo follows
         return False
 
     async def get_state(self, key: StorageKey) -> str | None:

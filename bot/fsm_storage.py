@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
@@ -25,6 +25,7 @@ from models import FsmRecord, utcnow
 Record = tuple[str | None, dict[str, Any]]
 
 
+@runtime_checkable
 class BufferedStorage(Protocol):
     """A storage that keeps the update's own dialog in the memo until `flush`."""
 
@@ -53,6 +54,19 @@ class _UpdateMemo:
         self.own_key: StorageKey | None = None
         self.dirty = False
         self.storage: BufferedStorage | None = None
+
+    def remember(self, key: str, values: dict[str, Any]) -> None:
+        """Apply a write of `values` (state and/or data) to the row remembered for `key`."""
+        state, data = self.rows[key] or (None, {})
+        self.rows[key] = (values.get("state", state), values.get("data", data))
+
+    def keep(self, key: str, values: dict[str, Any]) -> bool:
+        """Keep a write to the update's own dialog for `flush` (True); any other is not kept."""
+        if key != self.own:
+            return False
+        self.remember(key, values)
+        self.dirty = True
+        return True
 
 
 def current_memo() -> _UpdateMemo | None:
@@ -108,21 +122,14 @@ class SqlAlchemyStorage(BaseStorage):
     async def _upsert(self, key: StorageKey, values: dict[str, Any]) -> None:
         record_key = self._keys.build(key)
         memo = _memo.get()
-        if memo is not None and record_key == memo.own:
-            self._remember(memo, record_key, values)
-            memo.dirty = True
+        if memo is not None and memo.keep(record_key, values):
             return
         # a row read live in this update is not expired
         await self._write(
             record_key, values, revive_check=memo is None or record_key not in memo.rows
         )
         if memo is not None and record_key in memo.rows:  # else the other half is unknown
-            self._remember(memo, record_key, values)
-
-    @staticmethod
-    def _remember(memo: _UpdateMemo, record_key: str, values: dict[str, Any]) -> None:
-        state, data = memo.rows[record_key] or (None, {})
-        memo.rows[record_key] = (values.get("state", state), values.get("data", data))
+            memo.remember(record_key, values)
 
     def hold(self, key: StorageKey) -> None:
         """The update in hand holds the per-user lock of `key`: its writes may wait for `flush`."""
@@ -191,9 +198,7 @@ class SqlAlchemyStorage(BaseStorage):
         if not (state and "state" in values) and not (data and "data" in values):
             return
         memo = _memo.get()
-        if memo is not None and record_key == memo.own:
-            self._remember(memo, record_key, values)
-            memo.dirty = True
+        if memo is not None and memo.keep(record_key, values):
             return
         async with self._sessions() as session:
             await session.execute(
@@ -203,7 +208,7 @@ class SqlAlchemyStorage(BaseStorage):
             )
             await session.commit()
         if memo is not None:  # _read put the row in the memo
-            self._remember(memo, record_key, values)
+            memo.remember(record_key, values)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state

@@ -353,7 +353,15 @@ async def split_accepted(
 async def split_declined(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, bot: Bot
 ) -> None:
-    await state.update_data(split=None, queue=[])
+    await _back_to_value(query, state, session, bot, split=None)
+
+
+async def _back_to_value(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, bot: Bot, **cleared: None
+) -> None:
+    """«Нет» to a question about the typed value: the question goes and the value is asked
+    again, with what was typed ahead (`queue`) and the question's own field dropped."""
+    await state.update_data(**cleared, queue=[])
     await state.set_state(ReadingEntry.value)
     if isinstance(query.message, Message):
         await _pressed(query.message, state, bot)
@@ -465,11 +473,7 @@ async def warning_accepted(
 async def warning_declined(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, bot: Bot
 ) -> None:
-    await state.update_data(pending=None, queue=[])
-    await state.set_state(ReadingEntry.value)
-    if isinstance(query.message, Message):
-        await _pressed(query.message, state, bot)
-        await _ask_value(query.message, session, await state.get_data())
+    await _back_to_value(query, state, session, bot, pending=None)
 
 
 @router.message(ReadingEntry.photo, F.photo | F.document, HasAccount())
