@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
-from sqlalchemy import ColumnElement, delete, select, true, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -103,18 +103,25 @@ class SqlAlchemyStorage(BaseStorage):
         *,
         ttl: timedelta | None = None,
     ) -> None:
+        self._engine = engine
         self._sessions = sessions
         self._dialect = engine.dialect.name
         self._keys = DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
         self._ttl = ttl
+        # The two statements of every dialog step, built once: a statement used again keeps
+        # its cache key and compiled form (benchmarks/README.md, issue #15).
+        row = self._insert()(FsmRecord.__table__)
+        self._write_row = row.on_conflict_do_update(
+            index_elements=[FsmRecord.key],
+            set_={"state": row.excluded.state, "data": row.excluded.data,
+                  "updated_at": row.excluded.updated_at},
+        )  # fmt: skip
+        read = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == bindparam("key"))
+        self._read_row = read.where(FsmRecord.updated_at >= bindparam("cutoff")) if ttl else read
 
     def _cutoff(self) -> datetime | None:
         """Rows last written before this are expired."""
         return utcnow() - self._ttl if self._ttl is not None else None
-
-    def _live(self) -> ColumnElement[bool]:
-        cutoff = self._cutoff()
-        return FsmRecord.updated_at >= cutoff if cutoff is not None else true()
 
     def _insert(self) -> Any:
         return pg_insert if self._dialect == "postgresql" else sqlite_insert
@@ -146,7 +153,9 @@ class SqlAlchemyStorage(BaseStorage):
         memo.dirty = False  # a failed write is not tried again by the apology's request
         state, data = memo.rows[memo.own] or (None, {})
         # read live in this update: no expired data to keep from reviving
-        await self._write(memo.own, {"state": state, "data": data}, revive_check=False)
+        row = {"key": memo.own, "state": state, "data": data, "updated_at": utcnow()}
+        async with self._engine.begin() as connection:
+            await connection.execute(self._write_row, row)
 
     async def _write(self, record_key: str, values: dict[str, Any], *, revive_check: bool) -> None:
         insert = self._insert()
@@ -175,14 +184,11 @@ class SqlAlchemyStorage(BaseStorage):
         memo = _memo.get()
         if memo is not None and record_key in memo.rows:
             return record_key, memo.rows[record_key]
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(FsmRecord.state, FsmRecord.data).where(
-                        FsmRecord.key == record_key, self._live()
-                    )
-                )
-            ).first()
+        async with self._engine.connect() as connection:
+            values: dict[str, Any] = {"key": record_key}
+            if self._ttl is not None:
+                values["cutoff"] = self._cutoff()
+            row = (await connection.execute(self._read_row, values)).first()
         record: Record | None = (row.state, dict(row.data or {})) if row is not None else None
         if memo is not None:
             memo.rows[record_key] = record

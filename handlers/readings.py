@@ -161,15 +161,10 @@ async def _ask_value(
 ) -> None:
     """The question for data["zone"], after the reason of a refusal or the notes of the meter."""
     period = date.fromisoformat(data["period"])
-    meter_id, zone = data["meter_id"], data["zone"]
+    zone = data["zone"]
+    context = await service.zone_context(session, data["meter_id"], zone, period)
     question = texts.ask_value(
-        data["serial"],
-        data["scheme"],
-        zone,
-        data["digits"],
-        await service.previous_value(session, meter_id, zone, period),
-        period,
-        await service.already_sent(session, meter_id, zone, period),
+        data["serial"], data["scheme"], zone, data["digits"], context.previous, period, context.sent
     )
     parts = [*(notes or []), *([reason] if reason else []), question]
     await message.answer("\n\n".join(parts), reply_markup=common_kb.back_cancel())

@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,6 +239,86 @@ class LastReading:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterInfo:
+    """What the readings dialog needs of a meter, read as columns (no ORM entity)."""
+
+    id: int
+    serial_number: str
+    zones: int
+    digits: int
+    verified_until: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneContext:
+    """What the question for a zone's value says about the zone, for a period."""
+
+    previous: Decimal | None  # the last accepted value before the period: the floor
+    sent: Decimal | None  # the live accepted value of the period itself: a new one replaces it
+
+
+# The statements of the reading dialog's steps are built once, with their values as bound
+# parameters: a statement object used again keeps its cache key and compiled form, so a step
+# pays for executing it, not for building it (benchmarks/README.md, issue #15).
+_METER_COLUMNS = (Meter.id, Meter.serial_number, Meter.zones, Meter.digits, Meter.verified_until)
+_METER = select(*_METER_COLUMNS).where(
+    Meter.id == bindparam("meter_id"),
+    Meter.account_id == bindparam("account_id"),
+    Meter.is_active.is_(True),
+)
+_ACCOUNT_METERS = (
+    select(*_METER_COLUMNS)
+    .where(Meter.account_id == bindparam("account_id"), Meter.is_active.is_(True))
+    .order_by(Meter.id)
+)
+
+
+def _live_accepted(*where: ColumnElement[bool]) -> Select[tuple[Decimal, date, date]]:
+    """Live accepted readings of one zone, newest first."""
+    return (
+        select(Reading.value, Reading.taken_on, Reading.period)
+        .where(
+            Reading.meter_id == bindparam("meter_id"),
+            Reading.zone == bindparam("zone"),
+            Reading.replaced_by_id.is_(None),
+            Reading.status == ReadingStatus.ACCEPTED,
+            *where,
+        )
+        .order_by(Reading.period.desc(), Reading.id.desc())
+    )
+
+
+_LAST_ACCEPTED = _live_accepted().limit(1)
+_LAST_ACCEPTED_BEFORE = _live_accepted(Reading.period < bindparam("before")).limit(1)
+# one live reading per zone and period: the period's own (if sent) and the one before it
+_UP_TO_PERIOD = _live_accepted(Reading.period <= bindparam("period")).limit(2)
+_AVERAGE_POINTS = (
+    select(Reading.value, Reading.period)
+    .where(
+        Reading.meter_id == bindparam("meter_id"),
+        Reading.zone == bindparam("zone"),
+        Reading.replaced_by_id.is_(None),
+        Reading.status.in_(_LIVE_STATUSES),
+        Reading.period >= bindparam("since"),
+        Reading.period < bindparam("period"),
+    )
+    .order_by(Reading.period)
+)
+_PERIOD_READING = select(Reading).where(
+    Reading.meter_id == bindparam("meter_id"),
+    Reading.zone == bindparam("zone"),
+    Reading.period == bindparam("period"),
+    Reading.replaced_by_id.is_(None),
+)
+_SUBMISSION = (
+    select(ReadingSubmission.reference, Reading.period)
+    .join(Reading, Reading.submission_id == ReadingSubmission.id)
+    .where(ReadingSubmission.idempotency_key == bindparam("key"))
+    .limit(1)
+)
+
+
+@dataclass(frozen=True, slots=True)
 class MeterOverview:
     id: int
     serial_number: str
@@ -249,14 +329,14 @@ class MeterOverview:
     last: dict[int, LastReading]
 
 
-async def get_meter(session: AsyncSession, account_id: int, meter_id: int) -> Meter:
-    meter = await session.get(Meter, meter_id)
-    if meter is None or meter.account_id != account_id or not meter.is_active:
+async def get_meter(session: AsyncSession, account_id: int, meter_id: int) -> MeterInfo:
+    row = (await session.execute(_METER, {"meter_id": meter_id, "account_id": account_id})).first()
+    if row is None:
         raise MeterNotFound(str(meter_id))
-    return meter
+    return MeterInfo(*row)
 
 
-def verification_expired(meter: Meter, today: date) -> bool:
+def verification_expired(meter: MeterInfo, today: date) -> bool:
     return meter.verified_until is not None and meter.verified_until < today
 
 
@@ -264,20 +344,14 @@ async def meters_overview(
     session: AsyncSession, account_id: int, today: date
 ) -> list[MeterOverview]:
     """Every active meter of the account with its last accepted reading per zone."""
-    meters = (
-        await session.scalars(
-            select(Meter)
-            .where(Meter.account_id == account_id, Meter.is_active.is_(True))
-            .order_by(Meter.id)
-        )
-    ).all()
+    rows = (await session.execute(_ACCOUNT_METERS, {"account_id": account_id})).all()
     result = []
-    for meter in meters:
+    for meter in (MeterInfo(*row) for row in rows):
         last: dict[int, LastReading] = {}
         for zone in range(1, meter.zones + 1):
             reading = await _last_accepted(session, meter.id, zone, before=None)
             if reading is not None:
-                last[zone] = LastReading(reading.value, reading.taken_on, reading.period)
+                last[zone] = reading
         result.append(
             MeterOverview(
                 meter.id,
@@ -294,28 +368,32 @@ async def meters_overview(
 
 async def _last_accepted(
     session: AsyncSession, meter_id: int, zone: int, *, before: date | None
-) -> Reading | None:
+) -> LastReading | None:
     """The newest live accepted reading of a zone, optionally of a period before `before`."""
-    query = select(Reading).where(
-        Reading.meter_id == meter_id,
-        Reading.zone == zone,
-        Reading.replaced_by_id.is_(None),
-        Reading.status == ReadingStatus.ACCEPTED,
-    )
+    values: dict[str, object] = {"meter_id": meter_id, "zone": zone}
     if before is not None:
-        query = query.where(Reading.period < before)
-    reading: Reading | None = await session.scalar(
-        query.order_by(Reading.period.desc(), Reading.id.desc()).limit(1)
-    )
-    return reading
+        values["before"] = before
+    query = _LAST_ACCEPTED if before is None else _LAST_ACCEPTED_BEFORE
+    row = (await session.execute(query, values)).first()
+    return LastReading(*row) if row is not None else None
+
+
+async def zone_context(
+    session: AsyncSession, meter_id: int, zone: int, period: date
+) -> ZoneContext:
+    """The floor for a zone's new value and what was sent for `period` already, in one query."""
+    values = {"meter_id": meter_id, "zone": zone, "period": period}
+    rows = [LastReading(*row) for row in (await session.execute(_UP_TO_PERIOD, values)).all()]
+    sent = rows[0].value if rows and rows[0].period == period else None
+    earlier = [row.value for row in rows if row.period < period]
+    return ZoneContext(earlier[0] if earlier else None, sent)
 
 
 async def previous_value(
     session: AsyncSession, meter_id: int, zone: int, period: date
 ) -> Decimal | None:
     """The last accepted value of a zone before `period`: the floor for a new reading."""
-    reading = await _last_accepted(session, meter_id, zone, before=period)
-    return reading.value if reading is not None else None
+    return (await zone_context(session, meter_id, zone, period)).previous
 
 
 def _months_between(earlier: date, later: date) -> int:
@@ -326,36 +404,16 @@ async def already_sent(
     session: AsyncSession, meter_id: int, zone: int, period: date
 ) -> Decimal | None:
     """The live accepted value of a zone for `period` itself: a new one will replace it."""
-    reading: Reading | None = await session.scalar(
-        select(Reading).where(
-            Reading.meter_id == meter_id,
-            Reading.zone == zone,
-            Reading.period == period,
-            Reading.replaced_by_id.is_(None),
-            Reading.status == ReadingStatus.ACCEPTED,
-        )
-    )
-    return reading.value if reading is not None else None
+    return (await zone_context(session, meter_id, zone, period)).sent
 
 
 async def average_consumption(
-    session: AsyncSession, meter: Meter, zone: int, period: date
+    session: AsyncSession, meter: MeterInfo, zone: int, period: date
 ) -> Decimal | None:
     """Average monthly consumption over the last 6 periods before `period` (None if unknown)."""
-    points = (
-        await session.scalars(
-            select(Reading)
-            .where(
-                Reading.meter_id == meter.id,
-                Reading.zone == zone,
-                Reading.replaced_by_id.is_(None),
-                Reading.status.in_(_LIVE_STATUSES),
-                Reading.period >= shift(period, -(AVERAGE_MONTHS + 1)),
-                Reading.period < period,
-            )
-            .order_by(Reading.period)
-        )
-    ).all()
+    since = shift(period, -(AVERAGE_MONTHS + 1))
+    values = {"meter_id": meter.id, "zone": zone, "since": since, "period": period}
+    points = (await session.execute(_AVERAGE_POINTS, values)).all()
     if len(points) < 2:
         return None
     total = sum(
@@ -462,14 +520,7 @@ def _reference(year: int, submission_id: int) -> str:
 
 async def find_submission(session: AsyncSession, idempotency_key: str) -> SubmissionResult | None:
     """The submission already stored under this key (a second press of «Подтвердить»)."""
-    row = (
-        await session.execute(
-            select(ReadingSubmission.reference, Reading.period)
-            .join(Reading, Reading.submission_id == ReadingSubmission.id)
-            .where(ReadingSubmission.idempotency_key == idempotency_key)
-            .limit(1)
-        )
-    ).first()
+    row = (await session.execute(_SUBMISSION, {"key": idempotency_key})).first()
     if row is None or row.reference is None:
         return None
     return SubmissionResult(row.reference, row.period, duplicate=True)
@@ -559,7 +610,7 @@ async def submit(
 
 async def _store(
     session: AsyncSession,
-    meter: Meter,
+    meter: MeterInfo,
     values: dict[int, Decimal],
     period: date,
     idempotency_key: str,
@@ -583,12 +634,7 @@ async def _store(
     replaced = False
     for zone in sorted(values):
         old = await session.scalar(
-            select(Reading).where(
-                Reading.meter_id == meter.id,
-                Reading.zone == zone,
-                Reading.period == period,
-                Reading.replaced_by_id.is_(None),
-            )
+            _PERIOD_READING, {"meter_id": meter.id, "zone": zone, "period": period}
         )
         if old is not None:
             # Leave the «one live reading» index before the new row enters it; points at itself

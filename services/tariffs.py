@@ -10,7 +10,7 @@ import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Charge, Tariff
@@ -19,15 +19,25 @@ from services.errors import DomainError
 CENT = Decimal("0.01")
 
 
+# Built once (a summary of readings reads it per zone): see services/readings.py.
+_IN_FORCE = (
+    select(Tariff)
+    .where(
+        Tariff.zone_scheme == bindparam("zone_scheme"),
+        Tariff.zone == bindparam("zone"),
+        Tariff.effective_from <= bindparam("on"),
+    )
+    .order_by(Tariff.effective_from.desc())
+    .limit(1)
+)
+
+
 async def tariff_in_force(
     session: AsyncSession, zone_scheme: int, zone: int, on: date
 ) -> Tariff | None:
     """The tariff with the latest `effective_from` not after `on`, or None if none started yet."""
     result: Tariff | None = await session.scalar(
-        select(Tariff)
-        .where(Tariff.zone_scheme == zone_scheme, Tariff.zone == zone, Tariff.effective_from <= on)
-        .order_by(Tariff.effective_from.desc())
-        .limit(1)
+        _IN_FORCE, {"zone_scheme": zone_scheme, "zone": zone, "on": on}
     )
     return result
 
