@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_MS = 10_000
 HEALTH_TIMEOUT = 3.0
+# A pooled server connection idle longer than this is checked before use (see _ping_if_idle).
+PING_AFTER_IDLE_S = 10.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -58,9 +61,39 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(parsed, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20, pool_pre_ping=True
+    engine = create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20
     )
+    event.listen(engine.sync_engine.pool, "checkin", _mark_idle)
+    dialect = engine.sync_engine.dialect
+    event.listen(
+        engine.sync_engine.pool,
+        "checkout",
+        lambda dbapi_connection, record, _proxy: _ping_if_idle(dialect, dbapi_connection, record),
+    )
+    return engine
+
+
+def _mark_idle(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any) -> None:
+    """A connection that waited in the pool a while is pinged before use; a dead one is
+    replaced by the pool (DisconnectionError), so a restart of the server in a quiet hour
+    costs no subscriber an error. SQLAlchemy's `pool_pre_ping` pings at every checkout:
+    three round trips on asyncpg (BEGIN, the ping, ROLLBACK) for each update, which is
+    what the busy hours pay for nothing (benchmarks/README.md, issue #15). A server that
+    restarts under traffic fails the updates in flight either way; the first error
+    invalidates the rest of the pool."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
