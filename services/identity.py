@@ -65,13 +65,23 @@ _SEEN = (
 )
 
 
+def _read_options(session: AsyncSession) -> dict[str, str]:
+    """On PostgreSQL the viewer is read outside a transaction: asyncpg sends BEGIN and COMMIT
+    as round trips of their own, two of the three a guest's update would otherwise cost; its
+    one write (the `last seen` mark or a new identity) is one statement either way. SQLite
+    starts no transaction for a read, so it keeps its connection as it is."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return {}
+    return {"isolation_level": "AUTOCOMMIT"}
+
+
 async def resolve_viewer(
     session: AsyncSession, telegram_user_id: int, chat_id: int, *, now: datetime | None = None
 ) -> Viewer:
     """Load (or create) the identity with its login and current account in one round trip;
     writes only for a new identity or a `last seen` mark older than LAST_SEEN_RESOLUTION."""
     now = now or utcnow()
-    connection = await session.connection()
+    connection = await session.connection(execution_options=_read_options(session))
     row = (await connection.execute(_VIEWER, {"user_id": telegram_user_id})).first()
     if row is None:
         session.add(

@@ -1,5 +1,6 @@
-"""The PostgreSQL pool pings a connection only after it idled (bot.db._ping_if_idle): a busy
-bot pays no round trips for it, and a server restart in a quiet hour costs no update."""
+"""Round trips to PostgreSQL per update: the pool pings a connection only after it idled
+(bot.db._ping_if_idle), so a busy bot pays nothing for it and a server restart in a quiet hour
+costs no update; the viewer is read without BEGIN and COMMIT."""
 
 from __future__ import annotations
 
@@ -91,3 +92,34 @@ async def test_a_restart_under_traffic_fails_one_query_then_the_pool_recovers(
             assert error.connection_invalidated
             failures += 1
     assert failures == 1
+
+
+async def test_the_viewer_is_read_without_a_transaction_of_its_own(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg sends BEGIN and COMMIT as round trips of their own: a known user's update reads
+    its viewer in one (services.identity._read_options)."""
+    import asyncpg.transaction
+
+    from bot.db import create_session_factory
+    from services.identity import resolve_viewer
+
+    sessions = create_session_factory(pg_engine)
+    async with sessions() as session:
+        await resolve_viewer(session, 77, 77)  # a new identity: written
+    started: list[int] = []
+    start = asyncpg.transaction.Transaction.start
+
+    async def counted(self: asyncpg.transaction.Transaction) -> None:
+        started.append(1)
+        await start(self)
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted)
+    async with sessions() as session:
+        viewer = await resolve_viewer(session, 77, 77)
+        assert viewer.telegram_user_id == 77 and viewer.login_id is None
+    assert started == []
+    async with sessions() as session:  # the handler's own work still runs in a transaction
+        await session.execute(text("SELECT 1"))
+        await session.commit()
+    assert started == [1]
