@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -304,11 +304,23 @@ _AVERAGE_POINTS = (
     )
     .order_by(Reading.period)
 )
-_PERIOD_READING = select(Reading).where(
+_PERIOD_READING = select(Reading.id).where(
     Reading.meter_id == bindparam("meter_id"),
     Reading.zone == bindparam("zone"),
     Reading.period == bindparam("period"),
     Reading.replaced_by_id.is_(None),
+)
+_NEW_SUBMISSION = insert(ReadingSubmission).returning(ReadingSubmission.id)
+_SET_REFERENCE = (
+    update(ReadingSubmission)
+    .where(ReadingSubmission.id == bindparam("submission_id"))
+    .values(reference=bindparam("reference"))
+)
+_NEW_READING = insert(Reading).returning(Reading.id)
+_REPLACE = (
+    update(Reading)
+    .where(Reading.id == bindparam("reading_id"))
+    .values(replaced_by_id=bindparam("replaced_by"))
 )
 _SUBMISSION = (
     select(ReadingSubmission.reference, Reading.period)
@@ -620,45 +632,45 @@ async def _store(
     telegram_user_id: int | None,
     photo_file_id: int | None,
 ) -> SubmissionResult:
-    submission = ReadingSubmission(
-        meter_id=meter.id,
-        login_id=login_id,
-        telegram_user_id=telegram_user_id,
-        idempotency_key=idempotency_key,
-        photo_file_id=photo_file_id,
-        created_at=now,
+    connection = await session.connection()  # Core statements: one step of a dialog, hot
+    submission = {
+        "meter_id": meter.id,
+        "login_id": login_id,
+        "telegram_user_id": telegram_user_id,
+        "idempotency_key": idempotency_key,
+        "photo_file_id": photo_file_id,
+        "created_at": now,
+    }
+    # a concurrent press with the same key fails here
+    submission_id = (await connection.execute(_NEW_SUBMISSION, submission)).scalar_one()
+    reference = _reference(today.year, submission_id)
+    await connection.execute(
+        _SET_REFERENCE, {"submission_id": submission_id, "reference": reference}
     )
-    session.add(submission)
-    await session.flush()  # a concurrent press with the same key fails here
-    submission.reference = _reference(today.year, submission.id)
     replaced = False
     for zone in sorted(values):
-        old = await session.scalar(
-            _PERIOD_READING, {"meter_id": meter.id, "zone": zone, "period": period}
-        )
-        if old is not None:
+        where = {"meter_id": meter.id, "zone": zone, "period": period}
+        old_id = (await connection.execute(_PERIOD_READING, where)).scalar()
+        if old_id is not None:
             # Leave the «one live reading» index before the new row enters it; points at itself
             # for a moment, then at its replacement.
-            old.replaced_by_id = old.id
-            await session.flush()
+            await connection.execute(_REPLACE, {"reading_id": old_id, "replaced_by": old_id})
             replaced = True
-        new = Reading(
-            meter_id=meter.id,
-            zone=zone,
-            period=period,
-            value=values[zone],
-            source=ReadingSource.SUBSCRIBER,
-            status=ReadingStatus.ACCEPTED,
-            taken_on=today,
-            submitted_at=now,
-            submission_id=submission.id,
-        )
-        session.add(new)
-        await session.flush()
-        if old is not None:
-            old.replaced_by_id = new.id
-    await session.flush()
-    return SubmissionResult(submission.reference, period, duplicate=False, replaced=replaced)
+        reading = {
+            **where,
+            "value": values[zone],
+            "source": ReadingSource.SUBSCRIBER,
+            "status": ReadingStatus.ACCEPTED,
+            "reject_reason": None,
+            "taken_on": today,
+            "submitted_at": now,
+            "submission_id": submission_id,
+            "replaced_by_id": None,
+        }
+        new_id = (await connection.execute(_NEW_READING, reading)).scalar_one()
+        if old_id is not None:
+            await connection.execute(_REPLACE, {"reading_id": old_id, "replaced_by": new_id})
+    return SubmissionResult(reference, period, duplicate=False, replaced=replaced)
 
 
 # --- history -----------------------------------------------------------------------------------
