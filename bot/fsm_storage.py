@@ -64,7 +64,10 @@ class _UpdateMemo:
         """Keep a write to the update's own dialog for `flush` (True); any other is not kept."""
         if key != self.own:
             return False
+        before = self.rows[key] or (None, {})
         self.remember(key, values)
+        if before == self.rows[key] == (None, {}):  # clearing an empty dialog: nothing to write
+            return True
         self.dirty = True
         return True
 

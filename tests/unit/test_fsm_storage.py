@@ -306,3 +306,50 @@ async def test_redis_dialog_step_is_one_read_and_one_write_with_ttls() -> None:
     finally:
         storage.redis.execute_command = original  # type: ignore[attr-defined]
         await storage.close()
+
+
+@pytest.mark.skipif(not REDIS_AVAILABLE, reason=f"Redis is not reachable at {REDIS_URL}")
+async def test_redis_clearing_an_empty_dialog_writes_nothing() -> None:
+    """A guest's /start or /menu: aiogram reads the state and the handler clears the dialog;
+    with nothing stored that is the one MGET, and no MULTI to delete keys that are not there."""
+    from bot.app import build_storage
+    from bot.fsm_storage import update_memo
+
+    settings = make_settings(Path("/tmp"), "sqlite+aiosqlite://", redis_url=REDIS_URL)
+    own = StorageKey(random.randint(10**8, 10**9), 8, 8)
+    storage = build_storage(settings, None, None)  # type: ignore[arg-type]
+    commands: list[str] = []
+    original = storage.redis.execute_command  # type: ignore[attr-defined]
+    pipeline = storage.redis.pipeline  # type: ignore[attr-defined]
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        commands.append(str(args[0]))
+        return await original(*args, **kwargs)
+
+    def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+        commands.append("MULTI")
+        return pipeline(*args, **kwargs)
+
+    storage.redis.execute_command = counted  # type: ignore[attr-defined]
+    storage.redis.pipeline = counted_pipeline  # type: ignore[attr-defined]
+    try:
+        with update_memo():
+            storage.hold(own)  # type: ignore[attr-defined]
+            assert await storage.get_state(own) is None
+            await storage.set_state(own, None)
+            await storage.set_data(own, {})
+            await storage.flush()  # type: ignore[attr-defined]
+        assert commands == ["MGET"]
+        with update_memo():  # a dialog that was there is still deleted
+            storage.hold(own)  # type: ignore[attr-defined]
+            assert await storage.get_state(own) is None
+            await storage.set_state(own, "ReadingEntry:value")
+            await storage.flush()  # type: ignore[attr-defined]
+            await storage.set_state(own, None)
+            await storage.flush()  # type: ignore[attr-defined]
+        assert commands == ["MGET", "MGET", "MULTI", "MULTI"]
+        assert await storage.get_state(own) is None
+    finally:
+        storage.redis.execute_command = original  # type: ignore[attr-defined]
+        storage.redis.pipeline = pipeline  # type: ignore[attr-defined]
+        await storage.close()
