@@ -1,6 +1,12 @@
-"""Main menu, cancel and back buttons shared by every dialog."""
+"""Main menu, cancel and back buttons shared by every dialog.
+
+The keyboards without parameters are built once (`@cache`): one object is sent again and again,
+so it is never changed in place (keyboards.appeals.with_new_appeal makes a new one).
+"""
 
 from __future__ import annotations
+
+from functools import cache
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -25,6 +31,7 @@ class GuestCb(CallbackData, prefix="g"):
     action: str
 
 
+@cache
 def main_menu() -> ReplyKeyboardMarkup:
     sections = texts.MENU_SECTIONS
     rows = [
@@ -34,6 +41,7 @@ def main_menu() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
 
 
+@cache
 def guest_menu() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.BTN_LOGIN, callback_data=GuestCb(action="login"))
@@ -42,6 +50,7 @@ def guest_menu() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+@cache
 def cancel_reply() -> ReplyKeyboardMarkup:
     """Shown while a dialog waits for typed input: the only way out is «Отмена»."""
     return ReplyKeyboardMarkup(
@@ -49,6 +58,7 @@ def cancel_reply() -> ReplyKeyboardMarkup:
     )
 
 
+@cache
 def back_cancel() -> ReplyKeyboardMarkup:
     """While a typed answer is awaited and there is a step before: «« Назад» or «Отмена»."""
     return ReplyKeyboardMarkup(
@@ -58,6 +68,7 @@ def back_cancel() -> ReplyKeyboardMarkup:
     )
 
 
+@cache
 def cancel_inline() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
@@ -66,5 +77,6 @@ def cancel_inline() -> InlineKeyboardMarkup:
     )
 
 
+@cache
 def remove() -> ReplyKeyboardRemove:
     return ReplyKeyboardRemove()

@@ -1,8 +1,10 @@
-"""Inline keyboards of the «Показания» section and their callback data."""
+"""Inline keyboards of the «Показания» section and their callback data (the ones without
+parameters are built once, as in keyboards.common)."""
 
 from __future__ import annotations
 
 import enum
+from functools import cache
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
@@ -46,10 +48,12 @@ def meters(meter_buttons: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+@cache
 def confirm_warning() -> InlineKeyboardMarkup:
     return _right_or_retype(ReadingAction.YES, ReadingAction.NO)
 
 
+@cache
 def confirm_split() -> InlineKeyboardMarkup:
     return _right_or_retype(ReadingAction.SPLIT_YES, ReadingAction.SPLIT_NO)
 
@@ -64,6 +68,7 @@ def _right_or_retype(yes: ReadingAction, no: ReadingAction) -> InlineKeyboardMar
     return builder.as_markup()
 
 
+@cache
 def photo() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.BTN_NO_PHOTO, callback_data=ReadingsCb(action=ReadingAction.NO_PHOTO))
