@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -112,13 +112,21 @@ class SqlAlchemyStorage(BaseStorage):
         self._keys = DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
         self._ttl = ttl
         # The two statements of every dialog step, built once: a statement used again keeps
-        # its cache key and compiled form (benchmarks/README.md, issue #15).
-        row = self._insert()(FsmRecord.__table__)
-        self._write_row = row.on_conflict_do_update(
-            index_elements=[FsmRecord.key],
-            set_={"state": row.excluded.state, "data": row.excluded.data,
-                  "updated_at": row.excluded.updated_at},
-        )  # fmt: skip
+        # its cache key and compiled form (benchmarks/README.md, issue #15). The upsert is
+        # text: SQLAlchemy's dialect `insert().on_conflict_do_update()` has no cache key and
+        # was compiled again at every step; this SQL is the same on SQLite and PostgreSQL.
+        columns = FsmRecord.__table__.c
+        self._write_row = text(
+            'INSERT INTO fsm_states ("key", state, data, updated_at) '
+            "VALUES (:key, :state, :data, :updated_at) "
+            'ON CONFLICT ("key") DO UPDATE SET state = excluded.state, data = excluded.data, '
+            "updated_at = excluded.updated_at"
+        ).bindparams(
+            bindparam("key", type_=columns.key.type),
+            bindparam("state", type_=columns.state.type),
+            bindparam("data", type_=columns.data.type),
+            bindparam("updated_at", type_=columns.updated_at.type),
+        )
         read = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == bindparam("key"))
         self._read_row = read.where(FsmRecord.updated_at >= bindparam("cutoff")) if ttl else read
 
