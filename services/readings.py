@@ -586,14 +586,13 @@ async def submit(
     telegram_user_id: int | None = None,
     photo_file_id: int | None = None,
 ) -> SubmissionResult:
-    """Store one confirmed submission; the same key stored twice gives the first result back.
+    """Store one confirmed submission; the same key stored twice gives the first result back
+    (found when its insert hits the key's unique index: a second press is rare, and the common
+    press pays no query for it).
 
     A live reading of the same meter, zone and period is replaced (kept in the history).
     The values are checked again: billing may have loaded a higher reading since the dialog.
     """
-    existing = await find_submission(session, idempotency_key)
-    if existing is not None:
-        return existing
     meter = await get_meter(session, account_id, meter_id)
     if set(values) != set(range(1, meter.zones + 1)):
         raise MeterNotFound(f"{meter_id}/{sorted(values)}")
