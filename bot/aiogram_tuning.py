@@ -1,4 +1,4 @@
-"""Two costs aiogram adds to every update that the cabinet does not need to pay.
+"""Costs aiogram adds to every update that the cabinet does not need to pay.
 
 Both were found in a sampling profile of `benchmarks/updates.py` (py-spy, the readings walk):
 
@@ -11,6 +11,10 @@ Both were found in a sampling profile of `benchmarks/updates.py` (py-spy, the re
   dictionary, so once the garbage collector frees one, the next call builds its schema again
   (16 % of the event loop's samples in the profile). `KeepResponseTypes` holds the few types
   the bot uses for the life of the process.
+- **Every callback handler was asked.** A button press goes through the routers in order, and
+  each handler's `Cb.filter()` unpacks the callback data again, until one matches. A router
+  whose callback handlers all take one kind of callback data (`CallbackData` prefixes) now
+  turns the others away with one check: `route_callbacks_by_prefix`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import Router
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.dispatcher.event.handler import FilterObject
+from aiogram.dispatcher.event.handler import FilterObject, HandlerObject
+from aiogram.filters import Filter
+from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from aiogram.types import CallbackQuery
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -73,3 +80,49 @@ class KeepResponseTypes(BaseRequestMiddleware):
 
     def held(self) -> set[type[Response[Any]]]:
         return set(self._kept.values())
+
+
+class CallbackPrefixes(Filter):
+    """A router's root filter: the callback data is of one of its handlers' CallbackData
+    classes («prefix» alone for one without fields, «prefix:…» for the others)."""
+
+    def __init__(self, prefixes: frozenset[tuple[str, str]]) -> None:
+        self.prefixes = prefixes  # (prefix, separator)
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        data = query.data or ""
+        return any(
+            data == prefix or data.startswith(prefix + separator)
+            for prefix, separator in self.prefixes
+        )
+
+
+def _callback_prefix(handler: HandlerObject) -> tuple[str, str] | None:
+    """(prefix, separator) of the CallbackData the handler requires, or None when it may take
+    any callback."""
+    for each in handler.filters or []:
+        if isinstance(each.callback, CallbackQueryFilter):
+            data = each.callback.callback_data
+            return data.__prefix__, data.__separator__
+    return None
+
+
+def route_callbacks_by_prefix(router: Router) -> int:
+    """Give each router whose callback handlers all require a CallbackData a root filter on
+    their prefixes; returns how many routers got one. A router with sub-routers is left alone
+    (a root filter that fails skips them too), and so is one with a handler that may take any
+    callback. Idempotent, like run_sync_filters_inline."""
+    changed = 0
+    for each in router.chain_tail:
+        observer = each.callback_query
+        if each.sub_routers or not observer.handlers:
+            continue
+        root = observer._handler.filters or []
+        if any(isinstance(f.callback, CallbackPrefixes) for f in root):
+            continue
+        prefixes = [_callback_prefix(handler) for handler in observer.handlers]
+        if None in prefixes:
+            continue
+        observer.filter(CallbackPrefixes(frozenset(p for p in prefixes if p is not None)))
+        changed += 1
+    return changed

@@ -18,7 +18,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.aiogram_tuning import KeepResponseTypes, run_sync_filters_inline
+from bot.aiogram_tuning import KeepResponseTypes, route_callbacks_by_prefix, run_sync_filters_inline
 from bot.clock import Clock
 from bot.db import create_engine, create_session_factory
 from bot.fsm_storage import BufferedStorage, SqlAlchemyStorage
@@ -189,6 +189,7 @@ def build_dispatcher(
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*feature_routers())
     run_sync_filters_inline(dispatcher)
+    route_callbacks_by_prefix(dispatcher)
 
     async def finish_in_flight() -> None:
         if not await in_flight.wait_idle(GRACE_SECONDS):
