@@ -55,7 +55,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             from bot.sqlite_driver import DRIVER_NAME
 
             parsed = parsed.set(drivername=DRIVER_NAME)
-        engine = create_async_engine(parsed, echo=echo, hide_parameters=True)
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            # sqlite3's busy timeout, and how long bot.sqlite_driver queues a writer
+            connect_args={"timeout": SQLITE_BUSY_MS / 1000},
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
