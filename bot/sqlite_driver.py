@@ -239,9 +239,9 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         finally:
             self._end_turn()
 
-    def _terminate_force_close(self) -> None:
+    def terminate(self) -> None:
         try:
-            super()._terminate_force_close()
+            super().terminate()
         finally:
             self._end_turn()
 
