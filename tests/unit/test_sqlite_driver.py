@@ -121,10 +121,14 @@ def queue_of(engine: AsyncEngine) -> WriteQueue:
 
 
 async def until(condition: Any) -> None:
-    """Let other tasks run until `condition()` holds (at most 5 s)."""
+    """Let other tasks run until `condition()` holds (at most 5 s): the waiters under test
+    have no event to wait for, they only join the queue after a few turns of the loop."""
     async with asyncio.timeout(5):
-        while not condition():
+        for _ in range(100_000):
+            if condition():
+                return
             await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
 
 
 async def insert(engine: AsyncEngine, value: str) -> None:
