@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_MS = 10_000
+# An execution option for SQLite (bot.sqlite_driver; other drivers ignore it): commit the
+# transaction together with this statement, in the same trip to the connection's thread, and
+# the caller's commit that follows has nothing left to do. For a transaction's last statement:
+# it holds the database's write lock one trip less, and every other writer waits for that.
+COMMIT_AT_ONCE = "onetrip_commit_at_once"
 HEALTH_TIMEOUT = 3.0
 
 

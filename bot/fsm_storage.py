@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.db import COMMIT_AT_ONCE
 from models import FsmRecord, utcnow
 
 Record = tuple[str | None, dict[str, Any]]
@@ -107,6 +108,8 @@ class SqlAlchemyStorage(BaseStorage):
         self._dialect = engine.dialect.name
         self._keys = DefaultKeyBuilder(with_destiny=True, with_bot_id=True)
         self._ttl = ttl
+        # on SQLite a write's last statement commits in its own trip (holds the lock less)
+        self._commit_at_once = {COMMIT_AT_ONCE: True} if self._dialect == "sqlite" else {}
 
     def _cutoff(self) -> datetime | None:
         """Rows last written before this are expired."""
@@ -165,7 +168,7 @@ class SqlAlchemyStorage(BaseStorage):
                         FsmRecord.key == record_key, FsmRecord.updated_at < cutoff
                     )
                 )
-            await session.execute(statement)
+            await session.execute(statement, execution_options=self._commit_at_once)
             await session.commit()
 
     async def _read(self, key: StorageKey) -> tuple[str, Record | None]:
@@ -204,7 +207,8 @@ class SqlAlchemyStorage(BaseStorage):
             await session.execute(
                 update(FsmRecord)
                 .where(FsmRecord.key == record_key)
-                .values(**values, updated_at=utcnow())
+                .values(**values, updated_at=utcnow()),
+                execution_options=self._commit_at_once,
             )
             await session.commit()
         if memo is not None:  # _read put the row in the memo

@@ -41,6 +41,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     SQLiteDialect_aiosqlite,
 )
 
+from bot.db import COMMIT_AT_ONCE
+
 DRIVER_NAME = "sqlite+aiosqlite_onetrip"
 
 Outcome = tuple[Any, list[Any] | None, int | None, int]
@@ -152,16 +154,24 @@ def _run(raw: sqlite3.Connection, operation: str, parameters: Any) -> Outcome:
         cursor.close()
 
 
+def _run_and_commit(raw: sqlite3.Connection, operation: str, parameters: Any) -> Outcome:
+    """On the connection's thread: the statement, then the commit of its transaction."""
+    outcome = _run(raw, operation, parameters)
+    raw.commit()
+    return outcome
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
+    def execute(self, operation: Any, parameters: Any = None, *, commit: bool = False) -> Any:
         connection: Any = self._connection  # an aiosqlite.Connection
         adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
         adapted.wait_for_turn(operation)
+        run = _run_and_commit if commit else _run
         try:
             description, rows, lastrowid, rowcount = self.await_(
-                connection._execute(_run, connection._conn, operation, parameters)
+                connection._execute(run, connection._conn, operation, parameters)
             )
         except Exception as error:
             adapted.end_turn_unless_in_transaction()
@@ -262,6 +272,16 @@ class OneTripDialect(SQLiteDialect_aiosqlite):
     @classmethod
     def import_dbapi(cls) -> OneTripDBAPI:
         return OneTripDBAPI(aiosqlite, sqlite3)
+
+    def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
+        if (
+            context is not None
+            and context.execution_options.get(COMMIT_AT_ONCE)
+            and isinstance(cursor, OneTripCursor)
+        ):
+            cursor.execute(statement, parameters, commit=True)
+        else:
+            cursor.execute(statement, parameters)
 
 
 registry.register(DRIVER_NAME.replace("+", "."), __name__, "OneTripDialect")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.db
-from bot.db import create_engine, database_answers
+from bot.db import COMMIT_AT_ONCE, create_engine, database_answers
 from bot.sqlite_driver import OneTripDialect, WriteQueue, starts_write, write_queue
 
 
@@ -256,3 +256,18 @@ async def test_a_health_check_waits_its_turn_like_any_writer(engine: AsyncEngine
         await writer.commit()
     assert await database_answers(engine, timeout=5)
     assert queue_of(engine).holder is None
+
+
+async def test_a_write_can_commit_in_its_own_trip(engine: AsyncEngine, trips: list[str]) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("DELETE FROM t"))
+        await connection.execute(
+            text("INSERT INTO t (v) VALUES ('at once')"),
+            execution_options={COMMIT_AT_ONCE: True},
+        )
+        await connection.commit()  # nothing left to commit: no trip
+        assert queue_of(engine).holder is None  # the turn ended with the trip
+    assert trips == ["_run", "_run_and_commit"]
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT v FROM t"))).scalars().all()
+    assert rows == ["at once"]
