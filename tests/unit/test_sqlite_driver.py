@@ -1,6 +1,6 @@
 """bot.sqlite_driver: one trip to aiosqlite's thread per statement, none for an empty commit or
 rollback, and the same results and errors as SQLAlchemy's own aiosqlite dialect; writers of one
-process take turns at the write lock in asyncio, first come first served."""
+process take turns at the write lock, first come first served."""
 
 from __future__ import annotations
 
@@ -67,12 +67,12 @@ async def test_writes_commit_roll_back_and_report_like_the_stock_dialect(
         assert result.rowcount == 2
         inserted = await connection.execute(text("INSERT INTO t (v) VALUES ('c')"))
         assert inserted.lastrowid == 3
-    assert trips[-1] == "commit"
+    assert trips[-1] == "_commit"
 
     async with engine.connect() as connection:
         await connection.execute(text("UPDATE t SET v = 'z' WHERE id > 1"))
         await connection.rollback()  # a transaction is open: a real rollback
-    assert trips[-1] == "rollback"
+    assert trips[-1] == "_rollback"
     async with engine.connect() as connection:
         values = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
         updated = await connection.execute(text("UPDATE t SET v = 'y' WHERE id = 1"))
@@ -228,6 +228,7 @@ async def test_a_cancelled_or_failed_writer_leaves_the_queue_usable(
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
+        assert not queue.waiters  # its connection was dropped, and with it its place
         await first.commit()
     assert queue.holder is None and not queue.waiters
 
@@ -267,7 +268,7 @@ async def test_a_write_can_commit_in_its_own_trip(engine: AsyncEngine, trips: li
         )
         await connection.commit()  # nothing left to commit: no trip
         assert queue_of(engine).holder is None  # the turn ended with the trip
-    assert trips == ["_run", "_run_and_commit"]
+    assert trips == ["_run", "_run"]  # the second one committed
     async with engine.connect() as connection:
         rows = (await connection.execute(text("SELECT v FROM t"))).scalars().all()
     assert rows == ["at once"]
