@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.db
-from bot.db import COMMIT_AT_ONCE, create_engine, database_answers
+from bot.db import COMMIT_AT_ONCE, create_engine, create_session_factory, database_answers
 from bot.sqlite_driver import OneTripDialect, WriteQueue, starts_write, write_queue
 
 
@@ -272,3 +272,21 @@ async def test_a_write_can_commit_in_its_own_trip(engine: AsyncEngine, trips: li
     async with engine.connect() as connection:
         rows = (await connection.execute(text("SELECT v FROM t"))).scalars().all()
     assert rows == ["at once"]
+
+
+async def test_a_statement_can_carry_the_option_through_a_session(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    """As services.identity's «last seen» mark does: the session's commit has no trip left."""
+    async with engine.connect() as connection:  # warm the pool: connecting has its own trips
+        await connection.execute(text("SELECT 1"))
+    trips.clear()
+    statement = text("INSERT INTO t (v) VALUES ('seen')").execution_options(
+        **{COMMIT_AT_ONCE: True}
+    )
+    async with create_session_factory(engine)() as session:
+        await session.execute(statement)
+        await session.commit()
+    assert trips == ["_run"]
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM t"))).scalar_one() == "seen"
