@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_MS = 10_000
+# An execution option for SQLite (bot.sqlite_driver; other drivers ignore it): commit the
+# transaction together with this statement, in the same trip to the connection's thread, and
+# the caller's commit that follows has nothing left to do. For a transaction's last statement:
+# it holds the database's write lock one trip less, and every other writer waits for that.
+COMMIT_AT_ONCE = "onetrip_commit_at_once"
 HEALTH_TIMEOUT = 3.0
 # A pooled server connection idle longer than this is checked before use (see _ping_if_idle).
 PING_AFTER_IDLE_S = 10.0
@@ -58,7 +63,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             from bot.sqlite_driver import DRIVER_NAME
 
             parsed = parsed.set(drivername=DRIVER_NAME)
-        engine = create_async_engine(parsed, echo=echo, hide_parameters=True)
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            # sqlite3's busy timeout, and how long bot.sqlite_driver queues a writer
+            connect_args={"timeout": SQLITE_BUSY_MS / 1000},
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(

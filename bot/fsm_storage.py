@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.db import COMMIT_AT_ONCE
 from models import FsmRecord, utcnow
 
 Record = tuple[str | None, dict[str, Any]]
@@ -129,6 +130,8 @@ class SqlAlchemyStorage(BaseStorage):
         )
         read = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == bindparam("key"))
         self._read_row = read.where(FsmRecord.updated_at >= bindparam("cutoff")) if ttl else read
+        # on SQLite a write's last statement commits in its own trip (holds the lock less)
+        self._commit_at_once = {COMMIT_AT_ONCE: True} if self._dialect == "sqlite" else {}
 
     def _cutoff(self) -> datetime | None:
         """Rows last written before this are expired."""
@@ -166,7 +169,7 @@ class SqlAlchemyStorage(BaseStorage):
         # read live in this update: no expired data to keep from reviving
         row = {"key": memo.own, "state": state, "data": data, "updated_at": utcnow()}
         async with self._engine.begin() as connection:
-            await connection.execute(self._write_row, row)
+            await connection.execute(self._write_row, row, execution_options=self._commit_at_once)
 
     async def _write(self, record_key: str, values: dict[str, Any], *, revive_check: bool) -> None:
         insert = self._insert()
@@ -185,7 +188,7 @@ class SqlAlchemyStorage(BaseStorage):
                         FsmRecord.key == record_key, FsmRecord.updated_at < cutoff
                     )
                 )
-            await session.execute(statement)
+            await session.execute(statement, execution_options=self._commit_at_once)
             await session.commit()
 
     async def _read(self, key: StorageKey) -> tuple[str, Record | None]:
@@ -221,7 +224,8 @@ class SqlAlchemyStorage(BaseStorage):
             await session.execute(
                 update(FsmRecord)
                 .where(FsmRecord.key == record_key)
-                .values(**values, updated_at=utcnow())
+                .values(**values, updated_at=utcnow()),
+                execution_options=self._commit_at_once,
             )
             await session.commit()
         if memo is not None:  # _read put the row in the memo

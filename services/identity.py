@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import COMMIT_AT_ONCE
 from models import Account, AccountLink, Login, TelegramIdentity, utcnow
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=10)
@@ -58,10 +59,13 @@ _VIEWER = (
     .outerjoin(Account, Account.id == AccountLink.account_id)
     .where(TelegramIdentity.telegram_user_id == bindparam("user_id"))
 )
+# Committed with the statement on SQLite (resolve_viewer commits right after it anyway): the
+# write lock is held for one trip to the connection's thread instead of two.
 _SEEN = (
     update(TelegramIdentity)
     .where(TelegramIdentity.telegram_user_id == bindparam("user_id"))
     .values(last_seen_at=bindparam("seen_at"), blocked_bot_at=None)
+    .execution_options(**{COMMIT_AT_ONCE: True})
 )
 
 
