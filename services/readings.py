@@ -632,6 +632,11 @@ async def _store(
     photo_file_id: int | None,
 ) -> SubmissionResult:
     connection = await session.connection()  # Core statements: one step of a dialog, hot
+    # Read before the first write: on SQLite the write lock is then held for the writes only.
+    replacing = {
+        zone: (await connection.execute(_PERIOD_READING, _zone_of(meter.id, zone, period))).scalar()
+        for zone in sorted(values)
+    }
     submission = {
         "meter_id": meter.id,
         "login_id": login_id,
@@ -646,17 +651,13 @@ async def _store(
     await connection.execute(
         _SET_REFERENCE, {"submission_id": submission_id, "reference": reference}
     )
-    replaced = False
-    for zone in sorted(values):
-        where = {"meter_id": meter.id, "zone": zone, "period": period}
-        old_id = (await connection.execute(_PERIOD_READING, where)).scalar()
+    for zone, old_id in replacing.items():
         if old_id is not None:
             # Leave the «one live reading» index before the new row enters it; points at itself
             # for a moment, then at its replacement.
             await connection.execute(_REPLACE, {"reading_id": old_id, "replaced_by": old_id})
-            replaced = True
         reading = {
-            **where,
+            **_zone_of(meter.id, zone, period),
             "value": values[zone],
             "source": ReadingSource.SUBSCRIBER,
             "status": ReadingStatus.ACCEPTED,
@@ -669,7 +670,12 @@ async def _store(
         new_id = (await connection.execute(_NEW_READING, reading)).scalar_one()
         if old_id is not None:
             await connection.execute(_REPLACE, {"reading_id": old_id, "replaced_by": new_id})
+    replaced = any(old_id is not None for old_id in replacing.values())
     return SubmissionResult(reference, period, duplicate=False, replaced=replaced)
+
+
+def _zone_of(meter_id: int, zone: int, period: date) -> dict[str, object]:
+    return {"meter_id": meter_id, "zone": zone, "period": period}
 
 
 # --- history -----------------------------------------------------------------------------------
