@@ -23,7 +23,7 @@ async def run(settings: Settings, _: argparse.Namespace) -> int:
     from bot.runtime import WebPortUnavailable, serve
 
     try:
-        await serve(settings)
+        await serve(settings, freeze=True)
     except WebPortUnavailable as exc:
         print(texts.web_port_unavailable(exc.host, exc.port), file=sys.stderr)
         return 2
