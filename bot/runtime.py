@@ -88,14 +88,22 @@ async def serve(
         log.info("bot stopped")
 
 
+# Python's default is a young-generation collection every 700 net allocations, and a full one
+# every 100 of those; a dialog step allocates thousands of short-lived objects.
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
 def freeze_start_up_objects() -> None:
     """What start-up made (aiogram's types and routers, SQLAlchemy's mappers, the settings)
     lives as long as the process, yet Python's cyclic garbage collector went through all of it
-    at every full collection: about 240 000 objects, 0.3 s with the event loop stopped, the
-    tail of the reply latency (benchmarks/README.md, issue #15). `gc.freeze` moves them out of
-    its sight; garbage is collected first so that none is kept."""
+    at every full collection: about 240 000 objects, 0.3 s with the event loop stopped.
+    `gc.freeze` moves them out of its sight (garbage is collected first, so none is kept).
+    What is made later (pydantic builds aiogram's schemas on first use) is still scanned, and
+    with the default thresholds full collections came every few seconds at 50 updates/s: the
+    walk's p99 was 847 ms, 41 ms with these thresholds (benchmarks/README.md, issue #15)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def connect(bot: Bot, settings: Settings, stop_event: asyncio.Event) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 
-from bot.runtime import freeze_start_up_objects
+from bot.runtime import GC_THRESHOLDS, freeze_start_up_objects
 
 
 def test_start_up_objects_leave_the_collectors_generations() -> None:
@@ -14,9 +14,12 @@ def test_start_up_objects_leave_the_collectors_generations() -> None:
 
     gc.collect()
     assert len(gc.get_objects(generation=2)) > 100_000  # what a full collection goes through
+    thresholds = gc.get_threshold()
     try:
         freeze_start_up_objects()
         assert gc.get_freeze_count() > 100_000
         assert len(gc.get_objects(generation=2)) < 1_000
+        assert gc.get_threshold() == GC_THRESHOLDS  # young collections less often
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
