@@ -33,6 +33,8 @@ import re
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiosqlite
@@ -160,6 +162,19 @@ def _in_transaction(raw: sqlite3.Connection) -> bool:
         return False
 
 
+@contextmanager
+def _in_turn(raw: sqlite3.Connection, turn: Turn | None, write: bool) -> Iterator[None]:
+    """On the connection's thread, around a trip: a `write` first waits for the connection's
+    turn, and the turn ends with the transaction."""
+    if write and turn is not None:
+        turn.take()
+    try:
+        yield
+    finally:
+        if turn is not None:
+            turn.end_unless_in_transaction(raw)
+
+
 def _run(
     raw: sqlite3.Connection,
     operation: str,
@@ -169,10 +184,8 @@ def _run(
     commit: bool = False,
 ) -> Outcome:
     """On the connection's thread: the statement and all its rows (then the commit of its
-    transaction when `commit`); a `write` first waits for the connection's turn."""
-    if write and turn is not None:
-        turn.take()
-    try:
+    transaction when `commit`)."""
+    with _in_turn(raw, turn, write):
         cursor = raw.cursor()
         try:
             cursor.execute(operation, () if parameters is None else parameters)
@@ -185,45 +198,31 @@ def _run(
         if commit:
             raw.commit()
         return outcome
-    finally:
-        if turn is not None:
-            turn.end_unless_in_transaction(raw)
 
 
 def _run_many(
     raw: sqlite3.Connection, operation: str, rows: Any, turn: Turn | None, write: bool
 ) -> tuple[int | None, int]:
     """On the connection's thread: `executemany`."""
-    if write and turn is not None:
-        turn.take()
-    try:
+    with _in_turn(raw, turn, write):
         cursor = raw.cursor()
         try:
             cursor.executemany(operation, rows)
             return cursor.lastrowid, cursor.rowcount
         finally:
             cursor.close()
-    finally:
-        if turn is not None:
-            turn.end_unless_in_transaction(raw)
 
 
 def _commit(raw: sqlite3.Connection, turn: Turn | None) -> None:
     """On the connection's thread: commit, and end the connection's turn."""
-    try:
+    with _in_turn(raw, turn, write=False):
         raw.commit()
-    finally:
-        if turn is not None:
-            turn.end_unless_in_transaction(raw)
 
 
 def _rollback(raw: sqlite3.Connection, turn: Turn | None) -> None:
     """On the connection's thread: roll back, and end the connection's turn."""
-    try:
+    with _in_turn(raw, turn, write=False):
         raw.rollback()
-    finally:
-        if turn is not None:
-            turn.end_unless_in_transaction(raw)
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -240,9 +239,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 )
             )
         except Exception as error:
-            adapted.after()
             self._adapt_connection._handle_exception(error)
-        adapted.after()
+        finally:
+            adapted.after()
         self.description = description
         self.lastrowid, self.rowcount = lastrowid, rowcount
         if rows is not None:
@@ -259,9 +258,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 )
             )
         except Exception as error:
-            adapted.after()
             self._adapt_connection._handle_exception(error)
-        adapted.after()
+        finally:
+            adapted.after()
         self.description = None
         self._rows.clear()
 

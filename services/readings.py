@@ -401,22 +401,8 @@ async def zone_context(
     return ZoneContext(earlier[0] if earlier else None, sent)
 
 
-async def previous_value(
-    session: AsyncSession, meter_id: int, zone: int, period: date
-) -> Decimal | None:
-    """The last accepted value of a zone before `period`: the floor for a new reading."""
-    return (await zone_context(session, meter_id, zone, period)).previous
-
-
 def _months_between(earlier: date, later: date) -> int:
     return (later.year - earlier.year) * 12 + later.month - earlier.month
-
-
-async def already_sent(
-    session: AsyncSession, meter_id: int, zone: int, period: date
-) -> Decimal | None:
-    """The live accepted value of a zone for `period` itself: a new one will replace it."""
-    return (await zone_context(session, meter_id, zone, period)).sent
 
 
 async def average_consumption(

@@ -309,11 +309,12 @@ async def test_submit_checks_the_floor_again(session: AsyncSession) -> None:
 
 async def test_already_sent_is_this_periods_live_value(session: AsyncSession) -> None:
     meter = await make_meter(session, history=[(date(2026, 10, 1), ["100"])])
-    assert await readings.already_sent(session, meter.id, 1, PERIOD) is None
+    assert (await readings.zone_context(session, meter.id, 1, PERIOD)).sent is None
     await submit(session, meter, {1: "150"}, "a")
     await submit(session, meter, {1: "140"}, "b")  # a typo corrected downwards is allowed
-    assert await readings.already_sent(session, meter.id, 1, PERIOD) == Decimal("140")
-    assert await readings.previous_value(session, meter.id, 1, PERIOD) == Decimal("100")
+    context = await readings.zone_context(session, meter.id, 1, PERIOD)
+    assert context.sent == Decimal("140")
+    assert context.previous == Decimal("100")
 
 
 async def test_two_different_submissions_at_once_leave_one_live_reading(
