@@ -236,7 +236,7 @@ class OutboxSender:
 
     async def _send(self, item: notifications.OutgoingMessage) -> bool:
         async with self.sessions() as session:
-            if not await notifications.still_wanted(session, item.kind, item.payload):
+            if not await notifications.still_wanted(session, item):
                 await notifications.mark_failed(
                     session, item.id, "not needed any more", permanent=True
                 )

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import Table, and_, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -69,6 +69,7 @@ class OutgoingMessage:
     payload: dict[str, Any]
     channel: Channel = Channel.TELEGRAM
     attempts: int = 0
+    login_id: int | None = None
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -196,6 +197,7 @@ async def claim_due(
                 dict(notification.payload),
                 notification.channel,
                 notification.attempts,
+                notification.login_id,
             )
         )
     await session.commit()
@@ -676,13 +678,48 @@ async def snooze_reminder(
     return tomorrow
 
 
-async def still_wanted(session: AsyncSession, kind: str, payload: dict[str, Any]) -> bool:
-    """Checked just before sending: a reminder whose readings came in meanwhile is dropped."""
-    if kind != REMINDER_KIND or "account_id" not in payload:
+# The subscription each planned push follows (reminders, bills and verification notices are
+# queued for a whole pass at once and may wait in the outbox for minutes or, after downtime, days).
+_SUBSCRIPTION_OF = {
+    REMINDER_KIND: Subscription.reading_reminders,
+    BILL_KIND: Subscription.monthly_bill,
+    VERIFICATION_KIND: Subscription.reading_reminders,
+}
+
+
+async def still_wanted(session: AsyncSession, item: OutgoingMessage) -> bool:
+    """Checked just before sending a planned push, as things are now rather than when it was
+    queued: the login still subscribes (and to SMS, for an SMS), the chat is still logged in to
+    it and the account still linked to it; a reminder whose readings came in meanwhile is
+    dropped too. Other kinds (a logout notice, a reply from staff) always go."""
+    flag = _SUBSCRIPTION_OF.get(item.kind)
+    if flag is None or item.login_id is None:
         return True
-    period = date.fromisoformat(str(payload["period"]))
-    account_id = int(payload["account_id"])
-    return account_id in await accounts_missing_readings(session, period, [account_id])
+    query = select(Subscription.login_id).where(
+        Subscription.login_id == item.login_id, flag.is_(True)
+    )
+    if item.channel == Channel.SMS:
+        query = query.where(Subscription.sms.is_(True))
+    else:
+        query = query.where(
+            exists().where(
+                TelegramIdentity.chat_id == item.chat_id,
+                TelegramIdentity.login_id == item.login_id,
+            )
+        )
+    account_id = item.payload.get("account_id")
+    if account_id is not None:
+        query = query.where(
+            exists().where(
+                AccountLink.login_id == item.login_id, AccountLink.account_id == int(account_id)
+            )
+        )
+    if await session.scalar(query) is None:
+        return False
+    if item.kind != REMINDER_KIND or account_id is None:
+        return True
+    period = date.fromisoformat(str(item.payload["period"]))
+    return int(account_id) in await accounts_missing_readings(session, period, [int(account_id)])
 
 
 # --- the monthly bill ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Bot
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, create_session_factory
@@ -24,6 +24,7 @@ from models import (
     Notification,
     OutboxStatus,
     Subscription,
+    TelegramIdentity,
 )
 from scheduler.outbox import OutboxSender
 from services import notifications
@@ -165,3 +166,73 @@ async def test_meter_verification_is_told_once_per_meter_and_date(session: Async
     soon.verified_until = date(2026, 12, 15)
     await session.commit()
     assert await notifications.queue_verification(session, date(2026, 11, 22), now=now) == 1
+
+
+async def test_a_queued_push_is_weighed_again_when_its_turn_comes(session: AsyncSession) -> None:
+    """A pass queues its pushes at once; they may wait. Turning a subscription or SMS off,
+    logging a chat out or unlinking the account meanwhile stops them before they are sent."""
+    login_id = await _subscribers(session, chats=2)
+    await session.execute(
+        update(Subscription).where(Subscription.login_id == login_id).values(sms=True)
+    )
+    await session.commit()
+    at = datetime(2026, 12, 15, 10, 0, tzinfo=MOSCOW)
+    assert await _remind_in(session, at) == 3  # two chats and one SMS
+    due = await notifications.claim_due(session, now=datetime.now(UTC))
+    by_chat = {item.chat_id: item for item in due}
+    assert set(by_chat) == {5000, 5001, 0} and {i.login_id for i in due} == {login_id}
+
+    async def wanted() -> dict[int, bool]:
+        return {chat: await notifications.still_wanted(session, i) for chat, i in by_chat.items()}
+
+    assert await wanted() == {5000: True, 5001: True, 0: True}
+    await session.execute(
+        update(Subscription).where(Subscription.login_id == login_id).values(sms=False)
+    )
+    await session.execute(
+        update(TelegramIdentity)
+        .where(TelegramIdentity.telegram_user_id == 5001)
+        .values(login_id=None)
+    )
+    await session.commit()
+    assert await wanted() == {5000: True, 5001: False, 0: False}
+
+    account_id = int(by_chat[5000].payload["account_id"])
+    bill = notifications.OutgoingMessage(
+        0, notifications.BILL_KIND, 5000, {"account_id": account_id}, login_id=login_id
+    )
+    assert await notifications.still_wanted(session, bill)
+    await session.execute(
+        update(Subscription).where(Subscription.login_id == login_id).values(monthly_bill=False)
+    )
+    await session.commit()
+    assert not await notifications.still_wanted(session, bill)
+    assert await notifications.still_wanted(session, by_chat[5000])  # reminders are still on
+    await session.execute(
+        delete(AccountLink).where(
+            AccountLink.login_id == login_id, AccountLink.account_id == account_id
+        )
+    )
+    await session.commit()
+    assert not await notifications.still_wanted(session, by_chat[5000])
+
+    # The sender drops them without a request to Telegram or to the SMS provider.
+    await session.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+    await session.commit()
+    assert session.bind is not None
+    sessions = create_session_factory(session.bind)  # type: ignore[arg-type]
+    bot = Bot("1:unused")
+    try:
+        sender = OutboxSender(bot, sessions, rate=30, lease=notifications.LEASE)
+        assert await sender.drain() == 0
+    finally:
+        await bot.session.close()
+    session.expire_all()
+    rows = list(await session.scalars(select(Notification)))
+    assert {(r.status, r.last_error) for r in rows} == {
+        (OutboxStatus.FAILED, "not needed any more")
+    }
+
+
+async def _remind_in(session: AsyncSession, at: datetime) -> int:
+    return await notifications.queue_reminders(session, now=at, zone=MOSCOW, window=WINDOW, at=TEN)
