@@ -172,63 +172,63 @@ async def test_what_one_process_changes_the_other_sees_at_the_next_update(
             await stack.enter_async_context(bot_process(env, port, tmp_path / f"{name}.log"))
         user, phone = emu.user(5001, first_name="Иван"), emu.user(5002, first_name="Иван")
 
-        async def on(name: str, action: Any, *args: Any) -> Any:
+        async def talk(who: Any, *steps: tuple[str, str, str]) -> Any:
+            """Each step: the process that gets the update, what is sent, what must come; the
+            last reply."""
+            for name, text, expected in steps:
+                front.target = name
+                await who.send(text)
+                reply = await who.expect(expected)
+            return reply
+
+        async def press(name: str, caption: str, expected: str) -> None:
             front.target = name
-            return await action(*args)
+            await user.press(caption)
+            await user.expect(expected)
+
+        def log_in(a: str, b: str, c: str, password: str, then: str) -> list[tuple[str, str, str]]:
+            return [
+                (a, "/login", "Введите e-mail"),
+                (b, DEMO_EMAIL, "Введите пароль"),
+                (c, password, then),
+            ]
 
         # A dialog begun in one process goes on in the other: the login's steps alternate.
-        await on("A", user.send, "/start")
-        await user.expect("Войдите")
-        await on("B", user.send, "/login")
-        await user.expect("Введите e-mail")
-        await on("A", user.send, DEMO_EMAIL)
-        await user.expect("Введите пароль")
-        await on("B", user.send, DEMO_PASSWORD)
-        await user.expect("Здравствуйте")
+        await talk(
+            user, ("A", "/start", "Войдите"), *log_in("B", "A", "B", DEMO_PASSWORD, "Здравствуйте")
+        )
 
         # The login made in B is A's viewer at the next update; so is the account it chose.
-        await on("A", user.send, common_texts.MENU_CONTRACTS)
-        section = await user.expect(account_texts.ACCOUNTS_TITLE)
+        section = await talk(user, ("A", common_texts.MENU_CONTRACTS, account_texts.ACCOUNTS_TITLE))
         assert [f"№ {second}"] in section.inline_buttons
-        await on("A", user.press, f"№ {second}")
-        await user.expect("Владелец")
-        await on("A", user.press, account_texts.BTN_MAKE_CURRENT)
-        await user.expect(f"Текущий лицевой счёт — № {second}")
-        await on("B", user.send, common_texts.MENU_CONTRACTS)
-        section = await user.expect(account_texts.ACCOUNTS_TITLE)
+        await press("A", f"№ {second}", "Владелец")
+        await press("A", account_texts.BTN_MAKE_CURRENT, f"Текущий лицевой счёт — № {second}")
+        section = await talk(user, ("B", common_texts.MENU_CONTRACTS, account_texts.ACCOUNTS_TITLE))
         assert [f"✅ № {second}"] in section.inline_buttons
 
         # The second phone logs in through A; the password is changed through B; A has logged
         # the second phone out by its next update, and the old password no longer opens.
-        await on("A", phone.send, "/login")
-        await phone.expect("Введите e-mail")
-        await on("A", phone.send, DEMO_EMAIL)
-        await phone.expect("Введите пароль")
-        await on("A", phone.send, DEMO_PASSWORD)
-        await phone.expect("Здравствуйте")
-        await on("B", user.send, common_texts.MENU_SETTINGS)
-        await user.expect("Что хотите настроить?")
-        await on("B", user.press, settings_texts.BTN_PASSWORD)
-        await user.expect("Введите текущий пароль")
-        await on("B", user.send, DEMO_PASSWORD)
-        await user.expect("Придумайте новый пароль")
-        await on("B", user.send, "Brand2new")
-        await user.expect("Введите новый пароль ещё раз")
-        await on("B", user.send, "Brand2new")
-        await user.expect("Пароль изменён")
+        await talk(phone, *log_in("A", "A", "A", DEMO_PASSWORD, "Здравствуйте"))
+        await talk(user, ("B", common_texts.MENU_SETTINGS, "Что хотите настроить?"))
+        await press("B", settings_texts.BTN_PASSWORD, "Введите текущий пароль")
+        await talk(
+            user,
+            ("B", DEMO_PASSWORD, "Придумайте новый пароль"),
+            ("B", "Brand2new", "Введите новый пароль ещё раз"),
+            ("B", "Brand2new", "Пароль изменён"),
+        )
         await phone.expect("Пароль вашей учётной записи изменён", timeout=10)
-        await on("A", phone.send, common_texts.MENU_SETTINGS)
-        await phone.expect("доступен после входа")
-        await on("A", phone.send, "/login")
-        await phone.expect("Введите e-mail")
-        await on("A", phone.send, DEMO_EMAIL)
-        await phone.expect("Введите пароль")
-        await on("A", phone.send, DEMO_PASSWORD)
-        await phone.expect("Неверный e-mail или пароль")
+        await talk(
+            phone,
+            ("A", common_texts.MENU_SETTINGS, "доступен после входа"),
+            *log_in("A", "A", "A", DEMO_PASSWORD, "Неверный e-mail или пароль"),
+            ("B", "Brand2new", "Здравствуйте"),
+        )
 
         # A logout in A; B greets a guest at the next update.
-        await on("A", user.send, "/logout")
-        await user.expect("Вы вышли из личного кабинета")
-        await on("B", user.send, common_texts.MENU_READINGS)
-        await user.expect("доступен после входа")
+        await talk(
+            user,
+            ("A", "/logout", "Вы вышли из личного кабинета"),
+            ("B", common_texts.MENU_READINGS, "доступен после входа"),
+        )
         assert front.served["A"] >= 10 and front.served["B"] >= 8, front.served
