@@ -12,6 +12,7 @@ import contextlib
 import mimetypes
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +31,9 @@ SANDBOX_STAFF_CHAT_ID = -1009990001  # used when STAFF_CHAT_ID is not set
 SANDBOX_PROVIDER_TOKEN = "381764678:TEST:sandbox"
 STAFF_MEMBER_ID = 2001
 LOG_FILE = Path("data/sandbox.log")
+# Where the next run's message ids start (see `first_message_id`).
+MESSAGE_IDS_FILE = Path("data/sandbox-message-ids")
+_IDS_SINCE = 1_767_225_600  # 2026-01-01 00:00 UTC
 KEYBOARD_MARK = "к"  # reply-keyboard buttons are «к1», «к2»…; inline ones plain numbers
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
 STAFF_PREFIX = "[чат сотрудников] "
@@ -72,6 +76,10 @@ class _Terminal:
 
     # ------------------------------------------------------------ showing
 
+    def _number(self, message: ChatMessage) -> int:
+        """The message's number in this run, as the person reads it (#1, #2…)."""
+        return message.message_id - self.emu.first_message_id + 1
+
     def on_event(self, event: ChatEvent) -> None:
         chats = {self.user.chat.id: ""}
         if self.staff is not None:
@@ -88,7 +96,7 @@ class _Terminal:
         if message is None:
             return
         if event.kind == "deleted":
-            self.write(f"{prefix}🗑 Бот удалил сообщение #{message.message_id}")
+            self.write(f"{prefix}🗑 Бот удалил сообщение #{self._number(message)}")
             return
         if not message.from_bot:
             return
@@ -96,7 +104,7 @@ class _Terminal:
 
     def _show(self, prefix: str, message: ChatMessage, *, edited: bool) -> None:
         mark = " (изменено)" if edited else ""
-        lines = [f"{prefix}🤖 Бот{mark} #{message.message_id}:"]
+        lines = [f"{prefix}🤖 Бот{mark} #{self._number(message)}:"]
         if message.invoice is not None:
             invoice = message.invoice
             amount = invoice["total_amount"] / 100
@@ -312,6 +320,28 @@ def _stdin_lines() -> asyncio.Queue[str | None]:
     return queue
 
 
+def first_message_id(record: Path, now: float) -> int:
+    """Where a run's message ids start. The database outlives the emulator, and what it keeps
+    (a staff card's message, the message a dialog's buttons are under) must not be taken for a
+    message of a later run: Telegram never reuses an id in a chat. After the last run's ids (kept
+    in `record`) and never below ten ids a second since 2026 (a run that could not write
+    `record` on its way out)."""
+    by_clock = 1 + max(0, int(now) - _IDS_SINCE) * 10
+    try:
+        kept = int(record.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        kept = 0
+    return max(by_clock, kept)
+
+
+def _keep_next_message_id(record: Path, chats: list[Any]) -> None:
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(str(max(chat.next_message_id for chat in chats)), encoding="utf-8")
+    except OSError:
+        pass  # the clock's base is the fallback
+
+
 async def _default_serve(settings: Any, stop_event: asyncio.Event) -> None:
     from bot.runtime import serve
 
@@ -330,6 +360,7 @@ async def run_sandbox(
     staff_chat_id: int | None = None,
     phone: str = "79991234567",
     log_file: Path | None = None,
+    message_ids: Path | None = None,
 ) -> None:
     """Run the bot against a local emulator and chat with it from the terminal until /quit.
 
@@ -338,11 +369,14 @@ async def run_sandbox(
 
     `input_stream` (a queue of lines, None = end of input) and `output_stream` (a list, a queue
     or a text stream) make it scriptable; `serve(settings, stop_event)` defaults to the real bot.
+    `message_ids` keeps where the next run's message ids start (`first_message_id`); without
+    it every run starts at 1.
     """
     write = _writer(output_stream)
     serve = serve or _default_serve
     staff_id = staff_chat_id or getattr(settings, "staff_chat_id", None) or SANDBOX_STAFF_CHAT_ID
-    async with BotAPIEmulator(token=SANDBOX_TOKEN) as emu:
+    first_id = first_message_id(message_ids, time.time()) if message_ids is not None else 1
+    async with BotAPIEmulator(token=SANDBOX_TOKEN, first_message_id=first_id) as emu:
         user = emu.user(user_id, first_name=first_name)
         staff: GroupMember | None = None
         if staff_id is not None:
@@ -384,6 +418,9 @@ async def run_sandbox(
                 await asyncio.wait_for(bot_task, 30)
             except Exception as exc:  # the bot's own failure, shown to the person
                 write(f"Бот остановился с ошибкой: {type(exc).__name__}: {exc}")
+            if message_ids is not None:
+                chats = [user.chat] + ([staff.chat] if staff is not None else [])
+                _keep_next_message_id(message_ids, chats)
         write("Песочница закрыта.")
 
 

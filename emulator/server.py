@@ -177,7 +177,11 @@ class BotAPIEmulator:
         webhook_attempts: int = 5,
         webhook_backoff: float = 0.05,
         webhook_timeout: float = 30.0,
+        first_message_id: int = 1,
     ) -> None:
+        """`first_message_id`: where each chat's message ids start. Telegram never reuses an id
+        in a chat; a program that keeps a database across emulator runs (the sandbox) passes a
+        base that grows from run to run, so its stored ids keep meaning one message."""
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
@@ -192,6 +196,7 @@ class BotAPIEmulator:
         self.webhook_attempts = webhook_attempts
         self.webhook_backoff = webhook_backoff
         self.webhook_timeout = webhook_timeout
+        self.first_message_id = first_message_id
 
         self.calls: list[ApiCall] = []
         self.unexpected_calls: list[ApiCall] = []
@@ -316,6 +321,7 @@ class BotAPIEmulator:
             username=username,
             first_name=first_name,
             last_name=last_name,
+            next_message_id=self.first_message_id,
         )
         self._chats[user_id] = chat
         scripted = ScriptedUser(self, chat, info)
@@ -335,7 +341,12 @@ class BotAPIEmulator:
         if chat_id in self._groups:
             return self._groups[chat_id]
         chat = ChatState(
-            id=chat_id, type="supergroup", title=title, is_forum=forum, username=username
+            id=chat_id,
+            type="supergroup",
+            title=title,
+            is_forum=forum,
+            username=username,
+            next_message_id=self.first_message_id,
         )
         chat.bot_allowed = True
         self._chats[chat_id] = chat

@@ -790,3 +790,52 @@ async def test_sandbox_numbers_only_the_newest_buttons_and_the_keyboard_apart(
     lines.put_nowait("/quit")
     await read_until(output, "Песочница закрыта.")
     await asyncio.wait_for(sandbox, 5)
+
+
+async def test_sandbox_runs_never_reuse_a_message_id(tmp_path: Path) -> None:
+    """The database outlives the sandbox's emulator: a later run's messages get new ids (what a
+    staff card or a dialog's buttons were stored under keeps meaning that one message), while
+    the person still reads #1, #2… in each run."""
+    seen: list[int] = []
+
+    async def recording_serve(settings: TinySettings, stop_event: asyncio.Event) -> None:
+        router = Router()
+
+        @router.message()
+        async def echo(message: Message) -> None:
+            seen.append(message.message_id)
+            await message.answer(f"Эхо: {message.text}")
+
+        dp = Dispatcher()
+        dp.include_router(router)
+        assert settings.bot_token is not None
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        bot = Bot(settings.bot_token.get_secret_value(), session=session)
+        polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))
+        await stop_event.wait()
+        with contextlib.suppress(RuntimeError):
+            await dp.stop_polling()
+        await polling
+
+    record = tmp_path / "data" / "ids"
+    for _ in range(2):
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        output: asyncio.Queue[str] = asyncio.Queue()
+        sandbox = asyncio.create_task(
+            run_sandbox(
+                TinySettings(),
+                input_stream=lines,
+                output_stream=output,
+                serve=recording_serve,
+                download_dir=tmp_path,
+                message_ids=record,
+            )
+        )
+        await read_until(output, "Бот готов")
+        lines.put_nowait("привет")
+        assert "🤖 Бот #2:" in await read_until(output, "Эхо: привет")
+        lines.put_nowait("/quit")
+        await read_until(output, "Песочница закрыта.")
+        await asyncio.wait_for(sandbox, 5)
+    first, second = seen
+    assert second >= first + 2 and int(record.read_text()) > second
