@@ -14,6 +14,7 @@ from bot.texts import common as texts
 from bot.texts import waiting
 from keyboards import common as kb
 from services.identity import Viewer, mark_blocked
+from services.intents import guess_topic
 
 router = Router(name="fallback")
 
@@ -46,10 +47,10 @@ async def section(message: Message, state: FSMContext, viewer: Viewer | None) ->
 
 @router.message(*PERSONAL, StateFilter(None), F.text)
 async def unknown_input(message: Message, viewer: Viewer | None) -> None:
-    if viewer is not None and viewer.logged_in:
-        await message.answer(texts.UNKNOWN_INPUT, reply_markup=kb.main_menu())
-    else:
-        await message.answer(texts.GUEST_UNKNOWN_INPUT, reply_markup=kb.guest_menu())
+    """Text outside any dialog: point to the section it names («сколько я должен?» → «Счета»)."""
+    logged_in = viewer is not None and viewer.logged_in
+    text = texts.unknown_input(guess_topic(message.text or ""), logged_in=logged_in)
+    await message.answer(text, reply_markup=kb.main_menu() if logged_in else kb.guest_menu())
 
 
 @router.message(*PERSONAL, StateFilter(None))

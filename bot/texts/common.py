@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.texts.fmt import esc
+from services.intents import Topic
 
 SUPPLIER = "Металлэнергофинанс"
 
@@ -75,6 +76,36 @@ CANCELLED = "Действие отменено. Ничего не сохране
 NOTHING_TO_CANCEL = "Отменять нечего — вы в главном меню."
 UNKNOWN_INPUT = "Не понял сообщение. Выберите раздел в меню ниже или отправьте /help."
 GUEST_UNKNOWN_INPUT = "Не понял сообщение. Чтобы начать, войдите или зарегистрируйтесь."
+_GUEST_START = "Чтобы начать, войдите или зарегистрируйтесь."
+# Free text outside any dialog that names something a section does (services.intents): what
+# the section is for, and its button.
+_TOPIC_SECTIONS: dict[Topic, tuple[str, str]] = {
+    Topic.READINGS: ("передать показания счётчиков", MENU_READINGS),
+    Topic.CONTRACTS: ("подключить лицевой счёт или подать заявку на договор", MENU_CONTRACTS),
+    Topic.PAYMENT: ("оплатить счёт", MENU_PAYMENT),
+    Topic.BILLS: ("посмотреть счета и сумму к оплате или получить квитанцию", MENU_BILLS),
+    Topic.SETTINGS: ("изменить профиль, пароль или подписки на уведомления", MENU_SETTINGS),
+    Topic.APPEALS: ("задать вопрос специалистам", MENU_APPEALS),
+}
+
+
+def unknown_input(topic: Topic | None, *, logged_in: bool) -> str:
+    """The answer to text typed outside any dialog: the section it points to, if any."""
+    if topic in _TOPIC_SECTIONS:
+        action, button = _TOPIC_SECTIONS[topic]
+        if logged_in:
+            return f"Чтобы {action}, нажмите «{button}» в меню ниже."
+        return f"Чтобы {action}, сначала войдите в личный кабинет или зарегистрируйтесь."
+    if topic is Topic.THANKS:
+        return "Пожалуйста! " + (
+            "Если нужно что-то ещё, выберите раздел в меню ниже." if logged_in else _GUEST_START
+        )
+    if topic is Topic.GREETING:
+        return "Здравствуйте! " + (
+            "Выберите раздел в меню ниже или отправьте /help." if logged_in else _GUEST_START
+        )
+    return UNKNOWN_INPUT if logged_in else GUEST_UNKNOWN_INPUT
+
 
 # What a message of another kind gets outside any dialog, by aiogram's content type; the
 # hint of the step («Сейчас я жду …») answers it inside a dialog.

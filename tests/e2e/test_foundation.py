@@ -145,6 +145,33 @@ async def test_a_failing_button_answers_with_an_apology(cabinet: Cabinet) -> Non
     assert answer.text == texts.ERROR_APOLOGY and answer.show_alert
 
 
+async def test_text_that_names_a_section_is_pointed_to_it(cabinet: Cabinet) -> None:
+    """Typing instead of pressing: «сколько я должен?» gets the section that answers it, with the
+    menu below; a guest is asked to log in first; thanks and greetings get a word back."""
+    guest = cabinet.user(1011)
+    await guest.send("хочу передать показания")
+    said = await guest.expect("Чтобы передать показания счётчиков, сначала войдите")
+    assert said.inline_buttons == [[texts.BTN_LOGIN, texts.BTN_REGISTER]]
+    await cabinet.seed_demo()
+    user = cabinet.user(1012)
+    await cabinet.login_as(user.id)
+    for typed, button in (
+        ("Сколько я должен?", texts.MENU_BILLS),
+        ("как оплатить картой", texts.MENU_PAYMENT),
+        ("показания счётчика", texts.MENU_READINGS),
+        ("у меня вопрос по начислениям", texts.MENU_BILLS),
+        ("соедините с оператором", texts.MENU_APPEALS),
+    ):
+        await user.send(typed)
+        said = await user.expect(f"нажмите «{button}» в меню ниже")
+        assert said.reply_keyboard is not None
+        assert button in [caption for row in said.reply_keyboard for caption in row]
+    await user.send("Спасибо!")
+    await user.expect("Пожалуйста!")
+    await user.send("абракадабра")
+    await user.expect(texts.UNKNOWN_INPUT)
+
+
 async def test_cancel_leaves_a_real_dialog_by_command_or_button(cabinet: Cabinet) -> None:
     user = cabinet.user(1010)
     for leave in ("/cancel", texts.BTN_CANCEL):
