@@ -74,7 +74,10 @@ HELP = (
 
 CANCELLED = "Действие отменено. Ничего не сохранено."
 NOTHING_TO_CANCEL = "Отменять нечего — вы в главном меню."
-UNKNOWN_INPUT = "Не понял сообщение. Выберите раздел в меню ниже или отправьте /help."
+UNKNOWN_INPUT = (
+    "Не понял сообщение. Выберите раздел в меню ниже или отправьте /help. "
+    f"Вопрос специалистам можно задать в разделе «{MENU_APPEALS}»."
+)
 GUEST_UNKNOWN_INPUT = "Не понял сообщение. Чтобы начать, войдите или зарегистрируйтесь."
 _GUEST_START = "Чтобы начать, войдите или зарегистрируйтесь."
 # Free text outside any dialog that names something a section does (services.intents): what

@@ -21,6 +21,7 @@ from services.intents import Topic, guess_topic
         ("забыл пароль", Topic.SETTINGS),
         ("отключите смс", Topic.SETTINGS),
         ("у меня вопрос", Topic.APPEALS),
+        ("хочу пожаловаться на соседа", Topic.APPEALS),
         ("соедините с оператором", Topic.APPEALS),
         ("Спасибо!", Topic.THANKS),
         ("Добрый день", Topic.GREETING),
@@ -32,7 +33,8 @@ def test_the_words_point_to_a_section(text: str, topic: Topic) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["какой-то текст <b>", "ivan@example.ru", "Петрова Анна", "перерасчёт", "12345"]
+    "text",
+    ["какой-то текст <b>", "ivan@example.ru", "Петрова Анна", "перерасчёт", "12345", "пожалуйста"],
 )
 def test_other_text_points_nowhere(text: str) -> None:
     """Stems match at the start of a word only: «перерасчёт» is not «счёт»."""
