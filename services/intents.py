@@ -42,8 +42,15 @@ _WORD_START = {
 }
 
 
+# A bare number typed in the main menu is most often a meter reading sent without opening
+# the section («12345», «12 345,6», «4500; 1200»).
+_NUMBERS = re.compile(r"[0-9\s.,;]*[0-9][0-9\s.,;]*")
+
+
 def guess_topic(text: str) -> Topic | None:
     """The topic of free text, or None when no known word is in it."""
+    if _NUMBERS.fullmatch(text.strip()):
+        return Topic.READINGS
     words = text.lower().replace("ё", "е")
     for topic, _ in _STEMS:
         if _WORD_START[topic].search(words):

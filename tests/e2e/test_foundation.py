@@ -161,6 +161,7 @@ async def test_text_that_names_a_section_is_pointed_to_it(cabinet: Cabinet) -> N
         ("показания счётчика", texts.MENU_READINGS),
         ("у меня вопрос по начислениям", texts.MENU_BILLS),
         ("соедините с оператором", texts.MENU_APPEALS),
+        ("12 345", texts.MENU_READINGS),  # a reading typed in the main menu
     ):
         await user.send(typed)
         said = await user.expect(f"нажмите «{button}» в меню ниже")

@@ -26,6 +26,9 @@ from services.intents import Topic, guess_topic
         ("Спасибо!", Topic.THANKS),
         ("Добрый день", Topic.GREETING),
         ("привет", Topic.GREETING),
+        ("12345", Topic.READINGS),  # a reading typed without opening the section
+        ("12 345,6", Topic.READINGS),
+        ("4500; 1200", Topic.READINGS),
     ],
 )
 def test_the_words_point_to_a_section(text: str, topic: Topic) -> None:
@@ -34,7 +37,14 @@ def test_the_words_point_to_a_section(text: str, topic: Topic) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["какой-то текст <b>", "ivan@example.ru", "Петрова Анна", "перерасчёт", "12345", "пожалуйста"],
+    [
+        "какой-то текст <b>",
+        "ivan@example.ru",
+        "Петрова Анна",
+        "перерасчёт",
+        "пожалуйста",
+        "1-й подъезд",
+    ],
 )
 def test_other_text_points_nowhere(text: str) -> None:
     """Stems match at the start of a word only: «перерасчёт» is not «счёт»."""
