@@ -9,10 +9,13 @@ def feature_routers() -> list[Router]:
     """Order matters: the global commands first, feature dialogs, then the menu fallbacks."""
     from handlers import auth, common, fallback, staff
 
-    # The staff chat's /help and /open come before the subscribers' global commands. The
-    # password guard deletes a password-looking message no feature step took, before the
-    # fallback answers it.
-    return [staff.router, common.router, *_features(), auth.password_guard, fallback.router]
+    # The staff chat's /help and /open come before the subscribers' global commands; /register,
+    # /login and /logout (auth.entry) before every feature's dialog steps. The password guard
+    # deletes a password-looking message no feature step took, before the fallback answers it.
+    return [
+        staff.router, common.router, auth.entry, *_features(), auth.password_guard,
+        fallback.router,
+    ]  # fmt: skip
 
 
 def _features() -> list[Router]:

@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 router = Router(name="auth")
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
+# /register, /login and /logout, included before every feature router: a command typed in any
+# dialog's step (an amount, a name in the profile) is the command, never that step's answer.
+entry = Router(name="auth_entry")
+entry.message.filter(F.chat.type == "private")
+entry.callback_query.filter(F.message.chat.type == "private")
 password_guard = Router(name="auth_password_guard")
 ANY_STATE = StateFilter("*")
 
@@ -229,11 +234,11 @@ async def _forget_if_password(message: Message) -> None:
         await forget(message)
 
 
-# --- entering: /register, /login, /logout (before every step, so a command is never an answer)
+# --- entering: /register, /login, /logout (router `entry`: before every feature's steps)
 
 
-@router.message(Command("register"), ANY_STATE)
-@router.callback_query(GuestCb.filter(F.action == "register"), ANY_STATE)
+@entry.message(Command("register"), ANY_STATE)
+@entry.callback_query(GuestCb.filter(F.action == "register"), ANY_STATE)
 async def start_registration(
     event: Message | CallbackQuery, state: FSMContext, viewer: Viewer | None, settings: Settings
 ) -> None:
@@ -251,9 +256,9 @@ async def start_registration(
     )
 
 
-@router.message(Command("login"), ANY_STATE)
-@router.callback_query(GuestCb.filter(F.action == "login"), ANY_STATE)
-@router.callback_query(AuthCb.filter(F.action == AuthAction.LOGIN), ANY_STATE)
+@entry.message(Command("login"), ANY_STATE)
+@entry.callback_query(GuestCb.filter(F.action == "login"), ANY_STATE)
+@entry.callback_query(AuthCb.filter(F.action == AuthAction.LOGIN), ANY_STATE)
 async def start_login(
     event: Message | CallbackQuery, state: FSMContext, viewer: Viewer | None
 ) -> None:
@@ -268,7 +273,7 @@ async def start_login(
     await message.answer(texts.LOGIN_START, reply_markup=kb.step_reply(back=False))
 
 
-@router.message(Command("logout"), ANY_STATE)
+@entry.message(Command("logout"), ANY_STATE)
 async def logout(
     message: Message, state: FSMContext, viewer: Viewer | None, session: AsyncSession, clock: Clock
 ) -> None:

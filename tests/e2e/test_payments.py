@@ -308,6 +308,31 @@ async def test_a_partial_amount_is_typed_with_clear_reasons(cabinet: Cabinet) ->
 
 
 @TELEGRAM
+async def test_a_command_in_the_amount_step_is_the_command(cabinet: Cabinet) -> None:
+    """/register, /login and /logout typed where an amount is asked are not amounts (and the
+    settings' steps, which come before the login's in the same way, are the same)."""
+    user = await subscriber(cabinet, balance="1500.00")
+    await open_payment(user)
+    await user.press(texts.BTN_CHANGE_AMOUNT)
+    await user.expect("Введите сумму платежа")
+    await user.send("/login")
+    await user.expect("Вы уже вошли как Абонент")
+    await user.send("/logout")
+    await user.expect("Вы вышли из личного кабинета")
+    await user.send("500")  # the dialog ended with the login: not an amount any more
+    await user.expect("Чтобы передать показания")
+    await cabinet.login_as(user.id)
+    await user.send(common_texts.MENU_SETTINGS)
+    await user.expect("Что хотите настроить?")
+    await user.press("👤 Мой профиль")
+    await user.expect("Мой профиль")
+    await user.press("Имя")
+    await user.expect("Введите имя")
+    await user.send("/logout")
+    await user.expect("Вы вышли из личного кабинета")
+
+
+@TELEGRAM
 async def test_an_advance_when_nothing_is_owed(cabinet: Cabinet) -> None:
     user = await subscriber(cabinet, balance="0")
     await user.send(common_texts.MENU_PAYMENT)
