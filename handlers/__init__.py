@@ -7,14 +7,15 @@ from aiogram import Router
 
 def feature_routers() -> list[Router]:
     """Order matters: the global commands first, feature dialogs, then the menu fallbacks."""
-    from handlers import auth, common, fallback, staff
+    from handlers import auth, common, fallback, payments, settings, staff
 
     # The staff chat's /help and /open come before the subscribers' global commands; /register,
-    # /login and /logout (auth.entry) before every feature's dialog steps. The password guard
-    # deletes a password-looking message no feature step took, before the fallback answers it.
+    # /login, /logout and the deep links (`/start pay_…`, `/start em_…`, then auth's catch-all)
+    # before every feature's dialog steps. The password guard deletes a password-looking message
+    # no feature step took, before the fallback answers it.
     return [
-        staff.router, common.router, auth.entry, *_features(), auth.password_guard,
-        fallback.router,
+        staff.router, common.router, payments.links, settings.links, auth.entry, *_features(),
+        auth.password_guard, fallback.router,
     ]  # fmt: skip
 
 
@@ -31,11 +32,9 @@ def _features() -> list[Router]:
         settings,
     )
 
-    # payments first: its `/start pay_…` (the return from YooKassa's page) must be seen before
-    # auth's catch-all deep link handler.
     return [
         payments.router,
-        settings.router,  # before auth: its `/start em_…` (an e-mail change) is not auth's
+        settings.router,
         auth.router,
         accounts.router,
         contracts.router,

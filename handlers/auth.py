@@ -55,8 +55,10 @@ log = logging.getLogger(__name__)
 router = Router(name="auth")
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
-# /register, /login and /logout, included before every feature router: a command typed in any
-# dialog's step (an amount, a name in the profile) is the command, never that step's answer.
+# /register, /login, /logout and the letters' links (`/start <token>`), included before every
+# feature router: a command typed or a link opened in any dialog's step (an amount, a name in
+# the profile) is the command, never that step's answer. The payments' and settings' own links
+# come just before it (their `links` routers).
 entry = Router(name="auth_entry")
 entry.message.filter(F.chat.type == "private")
 entry.callback_query.filter(F.message.chat.type == "private")
@@ -288,7 +290,7 @@ async def logout(
     await show_home(message, None, texts.LOGGED_OUT)
 
 
-@router.message(CommandStart(deep_link=True), ANY_STATE)
+@entry.message(CommandStart(deep_link=True), ANY_STATE)
 async def deep_link(
     message: Message,
     command: CommandObject,

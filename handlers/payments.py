@@ -34,6 +34,9 @@ from services.identity import Viewer
 from services.yookassa_api import ProviderUnavailable, YooKassaGateway
 
 router = Router(name="payments")
+# The return from YooKassa's page (`/start pay_…`), included ahead of every feature's dialog
+# steps (see handlers.feature_routers).
+links = Router(name="payments_links")
 log = logging.getLogger(__name__)
 
 ANY_STATE = StateFilter("*")
@@ -430,7 +433,7 @@ async def check_link(
         await query.message.answer(_outcome_text(outcome))
 
 
-@router.message(
+@links.message(
     CommandStart(deep_link=True, magic=F.args.startswith(service.RETURN_PREFIX)), ANY_STATE
 )
 async def returned_from_yookassa(

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 router = Router(name="settings")
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
+# The e-mail change link (`/start em_…`), included ahead of every feature's dialog steps.
+links = Router(name="settings_links")
+links.message.filter(F.chat.type == "private")
 ANY_STATE = StateFilter("*")
 EMAIL_LINK_PREFIX = "em_"
 
@@ -404,7 +407,7 @@ async def _email_refused(
         await message.answer(LINK_PROBLEMS[exc.reason])
 
 
-@router.message(CommandStart(deep_link=True, magic=F.args.startswith(EMAIL_LINK_PREFIX)), ANY_STATE)
+@links.message(CommandStart(deep_link=True, magic=F.args.startswith(EMAIL_LINK_PREFIX)), ANY_STATE)
 async def email_link(
     message: Message,
     command: CommandObject,

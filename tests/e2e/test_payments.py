@@ -309,12 +309,14 @@ async def test_a_partial_amount_is_typed_with_clear_reasons(cabinet: Cabinet) ->
 
 @TELEGRAM
 async def test_a_command_in_the_amount_step_is_the_command(cabinet: Cabinet) -> None:
-    """/register, /login and /logout typed where an amount is asked are not amounts (and the
-    settings' steps, which come before the login's in the same way, are the same)."""
+    """/register, /login, /logout and the deep links (YooKassa's return, a letter's link) sent
+    where an amount or a name is asked are those commands, not the step's answer."""
     user = await subscriber(cabinet, balance="1500.00")
     await open_payment(user)
     await user.press(texts.BTN_CHANGE_AMOUNT)
     await user.expect("Введите сумму платежа")
+    await user.send("/start pay_unknown")  # the return from YooKassa's page: not an amount
+    await user.expect(texts.PAYMENT_UNKNOWN)
     await user.send("/login")
     await user.expect("Вы уже вошли как Абонент")
     await user.send("/logout")
@@ -328,6 +330,8 @@ async def test_a_command_in_the_amount_step_is_the_command(cabinet: Cabinet) -> 
     await user.expect("Мой профиль")
     await user.press("Имя")
     await user.expect("Введите имя")
+    await user.send("/start not-a-token")  # a letter's link: not a name
+    await user.expect("скопировали ссылку из письма целиком")
     await user.send("/logout")
     await user.expect("Вы вышли из личного кабинета")
 
