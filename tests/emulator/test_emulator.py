@@ -697,6 +697,11 @@ async def tiny_serve(settings: TinySettings, stop_event: asyncio.Event) -> None:
     async def echo(message: Message) -> None:
         await message.answer(f"Эхо: {message.text}")
 
+    await poll(router, settings, stop_event)
+
+
+async def poll(router: Router, settings: TinySettings, stop_event: asyncio.Event) -> None:
+    """Serve `router` against the sandbox's emulator until `stop_event`, as `serve` would."""
     dp = Dispatcher()
     dp.include_router(router)
     assert settings.bot_token is not None
@@ -806,16 +811,7 @@ async def test_sandbox_runs_never_reuse_a_message_id(tmp_path: Path) -> None:
             seen.append(message.message_id)
             await message.answer(f"Эхо: {message.text}")
 
-        dp = Dispatcher()
-        dp.include_router(router)
-        assert settings.bot_token is not None
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        bot = Bot(settings.bot_token.get_secret_value(), session=session)
-        polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))
-        await stop_event.wait()
-        with contextlib.suppress(RuntimeError):
-            await dp.stop_polling()
-        await polling
+        await poll(router, settings, stop_event)
 
     record = tmp_path / "data" / "ids"
     for _ in range(2):
