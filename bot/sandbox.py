@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from emulator import BotAPIEmulator, BotMessage, ChatEvent, ChatMessage, GroupMember
-from emulator.state import wait_until
+from emulator.state import ChatState, wait_until
 from emulator.users import Participant
 
 ServeFn = Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]
@@ -334,7 +334,7 @@ def first_message_id(record: Path, now: float) -> int:
     return max(by_clock, kept)
 
 
-def _keep_next_message_id(record: Path, chats: list[Any]) -> None:
+def _keep_next_message_id(record: Path, chats: list[ChatState]) -> None:
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(str(max(chat.next_message_id for chat in chats)), encoding="utf-8")

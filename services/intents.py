@@ -36,10 +36,10 @@ _STEMS: tuple[tuple[Topic, tuple[str, ...]], ...] = (
     (Topic.THANKS, ("спасибо", "благодар")),
     (Topic.GREETING, ("привет", "здравствуй", "добрый день", "добрый вечер", "доброе утро")),
 )  # fmt: skip
-_WORD_START = {
-    topic: re.compile(r"(?<![а-яa-z])(?:" + "|".join(map(re.escape, stems)) + ")")
+_PATTERNS = tuple(
+    (topic, re.compile(r"(?<![а-яa-z])(?:" + "|".join(map(re.escape, stems)) + ")"))
     for topic, stems in _STEMS
-}
+)
 
 
 # A bare number typed in the main menu is most often a meter reading sent without opening
@@ -52,7 +52,7 @@ def guess_topic(text: str) -> Topic | None:
     if _NUMBERS.fullmatch(text.strip()):
         return Topic.READINGS
     words = text.lower().replace("ё", "е")
-    for topic, _ in _STEMS:
-        if _WORD_START[topic].search(words):
+    for topic, pattern in _PATTERNS:
+        if pattern.search(words):
             return topic
     return None

@@ -57,6 +57,14 @@ REMINDER_KIND = "reading_reminder"
 BILL_KIND = "bill_ready"
 VERIFICATION_KIND = "meter_verification"
 ANNOUNCEMENT_KIND = "announcement"
+# The subscription each planned push follows: who gets it when a pass queues it, and checked
+# again when it is sent (a pass queues at once, and a push may wait in the outbox for minutes
+# or, after downtime, days).
+_SUBSCRIPTION_OF = {
+    REMINDER_KIND: Subscription.reading_reminders,
+    BILL_KIND: Subscription.monthly_bill,
+    VERIFICATION_KIND: Subscription.reading_reminders,
+}
 VERIFICATION_NOTICE_DAYS = 30
 BILL_PUSH_MAX_AGE = timedelta(days=20)  # older bills are not pushed (a first run on old data)
 
@@ -537,7 +545,7 @@ def reminder_payload(
 
 
 async def _plan_reminders(session: AsyncSession, slot: date) -> list[tuple[Recipient, Account]]:
-    recipients = await _recipients(session, Subscription.reading_reminders)
+    recipients = await _recipients(session, _SUBSCRIPTION_OF[REMINDER_KIND])
     if not recipients:
         return []
     links = await _linked_accounts(session, recipients)
@@ -678,15 +686,6 @@ async def snooze_reminder(
     return tomorrow
 
 
-# The subscription each planned push follows (reminders, bills and verification notices are
-# queued for a whole pass at once and may wait in the outbox for minutes or, after downtime, days).
-_SUBSCRIPTION_OF = {
-    REMINDER_KIND: Subscription.reading_reminders,
-    BILL_KIND: Subscription.monthly_bill,
-    VERIFICATION_KIND: Subscription.reading_reminders,
-}
-
-
 async def still_wanted(session: AsyncSession, item: OutgoingMessage) -> bool:
     """Checked just before sending a planned push, as things are now rather than when it was
     queued: the login still subscribes (and to SMS, for an SMS), the chat is still logged in to
@@ -728,7 +727,7 @@ async def still_wanted(session: AsyncSession, item: OutgoingMessage) -> bool:
 async def _bill_plan(
     session: AsyncSession, period: date, now: datetime
 ) -> list[tuple[Recipient, Account, Charge]]:
-    recipients = await _recipients(session, Subscription.monthly_bill)
+    recipients = await _recipients(session, _SUBSCRIPTION_OF[BILL_KIND])
     if not recipients:
         return []
     charges = {
@@ -814,7 +813,7 @@ async def _verification_plan(
     by_account: dict[int, list[Meter]] = defaultdict(list)
     for meter in meters:
         by_account[meter.account_id].append(meter)
-    recipients = await _recipients(session, Subscription.reading_reminders)
+    recipients = await _recipients(session, _SUBSCRIPTION_OF[VERIFICATION_KIND])
     links = await _linked_accounts(session, recipients, by_account)
     return [
         (recipients[login_id], account, meter)

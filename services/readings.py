@@ -273,17 +273,19 @@ _ACCOUNT_METERS = (
 )
 
 
+# The live readings of one zone of one meter (not replaced by a later one).
+_LIVE_OF_ZONE = (
+    Reading.meter_id == bindparam("meter_id"),
+    Reading.zone == bindparam("zone"),
+    Reading.replaced_by_id.is_(None),
+)
+
+
 def _live_accepted(*where: ColumnElement[bool]) -> Select[tuple[Decimal, date, date]]:
     """Live accepted readings of one zone, newest first."""
     return (
         select(Reading.value, Reading.taken_on, Reading.period)
-        .where(
-            Reading.meter_id == bindparam("meter_id"),
-            Reading.zone == bindparam("zone"),
-            Reading.replaced_by_id.is_(None),
-            Reading.status == ReadingStatus.ACCEPTED,
-            *where,
-        )
+        .where(*_LIVE_OF_ZONE, Reading.status == ReadingStatus.ACCEPTED, *where)
         .order_by(Reading.period.desc(), Reading.id.desc())
     )
 
@@ -295,21 +297,14 @@ _UP_TO_PERIOD = _live_accepted(Reading.period <= bindparam("period")).limit(2)
 _AVERAGE_POINTS = (
     select(Reading.value, Reading.period)
     .where(
-        Reading.meter_id == bindparam("meter_id"),
-        Reading.zone == bindparam("zone"),
-        Reading.replaced_by_id.is_(None),
+        *_LIVE_OF_ZONE,
         Reading.status.in_(_LIVE_STATUSES),
         Reading.period >= bindparam("since"),
         Reading.period < bindparam("period"),
     )
     .order_by(Reading.period)
 )
-_PERIOD_READING = select(Reading.id).where(
-    Reading.meter_id == bindparam("meter_id"),
-    Reading.zone == bindparam("zone"),
-    Reading.period == bindparam("period"),
-    Reading.replaced_by_id.is_(None),
-)
+_PERIOD_READING = select(Reading.id).where(*_LIVE_OF_ZONE, Reading.period == bindparam("period"))
 _NEW_SUBMISSION = insert(ReadingSubmission).returning(ReadingSubmission.id)
 _SET_REFERENCE = (
     update(ReadingSubmission)
